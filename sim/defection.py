@@ -1,0 +1,126 @@
+"""Mechanism 2, defection: fighters and whole units changing sides, in both directions.
+
+What the seeds document:
+- 000_413828cd3477c8cc.txt: a Tolebe Fulani group left for ISGS in 2017 and
+  Katibat Salaheddin soon after; Ansarul Islam factions in 2019; Mamadou Mobbo's
+  Katiba Macina group in January 2020, then many more. Drivers named: sharing of
+  loot; tax burdens in JNIM- versus ISGS-ruled areas; local tribal alliances;
+  JNIM's pacts with Dogon and Bambara, who were at war with the Fulani; intra-
+  Fulani caste conflict; hardliners leaving when Kouffa relaxed sharia; IS
+  central pull after the 2019 ISWAP induction and the 2022 promotion (the
+  Menaka offensive drew defectors from JNIM areas); leaders killed.
+- 001_714725a1b78083b0.txt: in 2024 JNIM, with spies inside ISGS, won the
+  Battle of Tatkarat, killed the Aribanda emir, and the remaining ISGS group
+  pledged to JNIM: defection the other way, driven by momentum, leadership
+  loss and infiltration.
+
+Assumptions of this module:
+- Each jihadist unit within ``reach_cells`` of a rival jihadist group feels a
+  pull toward it: pull = logistic(base_pull + sum of weighted driver gaps, the
+  rival's value minus its own). Drivers are computed from the groups' strategies,
+  central ties, leadership, momentum, infiltration, strain, the unit's Fulani
+  share times its own group's pacts with militias polarised against the
+  Fulani, and the caste tension of the Fulani community where it stands.
+- Fighters leave in a trickle: Binomial(manpower, trickle_rate x pull) join the
+  rival's nearest unit. Loyalty erodes with pull and recovers slowly; a unit
+  whose loyalty falls below ``whole_unit_threshold`` changes sides whole.
+- Leadership quality recovers by 0.5% of the gap per step (assumption).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage
+
+from sim import eventlog as ev
+from sim.actors import CAST, ETHNIC_GROUPS, FULANI, INDEX
+
+FULANI_GROUPS = {ETHNIC_GROUPS.index(g) for g in FULANI}
+FULANI_IDX = sorted(FULANI_GROUPS)
+
+
+def pull_logit(model, unit, own, rival) -> float:
+    """Logit of the pull a unit of ``own`` feels toward ``rival`` (both Faction agents)."""
+    d = model.params.defection
+    so, sr = own.strategy, rival.strategy
+    fulani = unit.fulani_share
+    return (
+        d.base_pull
+        + d.loot_weight * (sr.loot_share - so.loot_share)
+        + d.tax_weight * (so.tax_rate - sr.tax_rate)
+        + d.pact_weight * fulani * hostile_pacts(model, own.name)
+        + d.caste_weight * fulani * local_caste_tension(model, unit)
+        + d.sharia_weight * unit.hardline * (sr.sharia_pace - so.sharia_pace)
+        + d.central_weight * (rival.central_pull - own.central_pull)
+        + d.leadership_weight * (rival.leadership - own.leadership)
+        + d.momentum_weight * (np.tanh(rival.momentum) - np.tanh(own.momentum))
+        + d.infiltration_weight * rival.infiltration.get(own.name, 0.0)
+        + d.strain_weight * (own.strain - rival.strain)
+    )
+
+
+def hostile_pacts(model, name: str) -> float:
+    """Sum over militias at truce or pact with ``name`` of their base's polarisation against the Fulani."""
+    total = 0.0
+    for a in CAST:
+        if a.kind != "militia" or model.relations.state(name, a.name) not in ("truce", "pact"):
+            continue
+        base = [ETHNIC_GROUPS.index(g) for g in a.base]
+        total += 0.5 + min(model.polarisation[np.ix_(base, FULANI_IDX)].max(), 1.0)
+    return total
+
+
+def local_caste_tension(model, unit) -> float:
+    r, c = unit.pos
+    ids = model.comm_id[FULANI_IDX, r * model.world.shape[1] + c]
+    ids = ids[ids >= 0]
+    return float(model.caste_tension[ids].max()) if len(ids) else 0.0
+
+
+def defections(model) -> None:
+    d = model.params.defection
+    jihadists = [f for f in model.factions.values() if f.kind == "jihadist" and f.active]
+    near = {f.name: ndimage.maximum_filter(model.presence[f.index] > 0, size=2 * d.reach_cells + 1) for f in jihadists}
+    for f in jihadists:
+        f.leadership += 0.005 * (1.0 - f.leadership)
+    for u in list(model.units.shuffle()):
+        own = model.factions[u.faction]
+        if own.kind != "jihadist" or u.manpower <= 0:
+            continue
+        for rival in jihadists:
+            if rival is own or not near[rival.name][u.pos]:
+                continue
+            pull = 1.0 / (1.0 + np.exp(-pull_logit(model, u, own, rival)))
+            u.loyalty += -d.loyalty_erosion * pull + d.loyalty_recovery * (0.8 - u.loyalty)
+            if u.loyalty < d.whole_unit_threshold:
+                _switch(model, u, own, rival)
+                break
+            n = int(model.rng.binomial(u.manpower, d.trickle_rate * pull))
+            if n:
+                _trickle(model, u, own, rival, n)
+
+
+def _nearest(units, pos):
+    return min(units, key=lambda x: abs(x.pos[0] - pos[0]) + abs(x.pos[1] - pos[1]))
+
+
+def _trickle(model, unit, own, rival, n) -> None:
+    targets = [x for x in rival.units if x.manpower > 0]
+    if not targets:
+        return
+    moved = unit.lose(n)
+    _nearest(targets, unit.pos).absorb(moved, unit.ethnic)
+    model.defected[own.index, rival.index] += moved
+    if moved >= 10:
+        model.log.add(model, ev.GROUP_CHANGE, ev.acled_actor(own.name), ev.acled_actor(rival.name), cell=unit.pos,
+                      notes=f"{moved} fighters of {unit.katiba} defect to {rival.name}")
+
+
+def _switch(model, unit, own, rival) -> None:
+    model.defected[own.index, rival.index] += unit.manpower
+    model.log.add(model, ev.GROUP_CHANGE, ev.acled_actor(own.name), ev.acled_actor(rival.name), cell=unit.pos,
+                  notes=f"whole unit {unit.katiba} ({unit.manpower} fighters) defects to {rival.name}")
+    unit.faction = rival.name
+    unit.katiba = f"{rival.name} ({unit.katiba} defectors)" if "defectors" not in unit.katiba else unit.katiba
+    unit.loyalty = 0.7
+    unit.home = unit.pos

@@ -1,0 +1,267 @@
+"""Mechanism 1, civilian engagement: how rule shapes support, informing, resistance and flight.
+
+What the seeds document (000_413828cd3477c8cc.txt):
+- JNIM and ISGS differ most in how they treat civilians. JNIM restrains killing,
+  taxes less, brings sharia in slowly, and from late 2020 runs courts,
+  redistributes taxes and lets aid in; its expansion is credited to this.
+- ISGS taxes hard and enforces sharia at once; this buys compliance but
+  communities in western Niger refused its taxes, were massacred, and their
+  Zarma, Tuareg and Arab neighbours mobilised self-defence militias.
+- Both kill civilians who inform or collaborate with a rival or the state.
+- Abuses by the state and VDP against Fulani (Djibo 2020) made JNIM the
+  protector of choice; JNIM recruited on it.
+- JNIM's promotion of lower-caste Fulani in Katiba Macina strained Fulani elites.
+
+Assumptions of this module:
+- A community (ethnic group x admin-1 region) is exposed to an actor in
+  proportion to the actor's share of influence where its members live.
+- Grievance against an actor grows with its taxes, the pace of its sharia and
+  the civilians it kills; legitimacy grows with services, restraint and
+  protection from the actor's enemies (weighted by its own restraint). Both decay.
+- Support is a multinomial logit over actors weighted by exposure, with a
+  "no one" option at attitude zero, so shares lie in [0, 1] and sum to at most 1.
+- Tax refusal follows Epstein (2002): a community refuses its ruler when
+  grievance minus legitimacy minus risk aversion x P(punished) passes a
+  threshold, with P(punished) = 1 - exp(-k x exposure x coercion / (1 + own militia)).
+  Coercion (1 - restraint) therefore raises short-term compliance.
+- Communities with a militia of their own mobilise it when grievance against a
+  jihadist ruler, plus polarisation against the Fulani, passes a threshold.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage
+
+from sim.actors import CAST, ETHNIC_GROUPS, FULANI, INDEX, N_ACTORS
+from sim.world import COUNTRY_CODES
+
+JIHADISTS = np.array([i for i, a in enumerate(CAST) if a.kind == "jihadist"])
+STATE_SIDE = np.array([i for i, a in enumerate(CAST) if a.kind in ("state", "partner", "militia")])
+FULANI_IDX = [ETHNIC_GROUPS.index(g) for g in FULANI]
+
+
+def ethnic_affinity(comm_group: np.ndarray, comm_country: np.ndarray) -> np.ndarray:
+    """Static attitude of each community toward each actor from shared identity (assumption).
+
+    +0.5 toward a militia of the group's own people in its own country; +0.2
+    toward jihadists recruiting among the group; +0.1 toward the state for
+    groups outside the jihadists' recruiting base.
+    """
+    C = len(comm_group)
+    aff = np.zeros((C, N_ACTORS))
+    for c in range(C):
+        g = ETHNIC_GROUPS[comm_group[c]]
+        country = COUNTRY_CODES[comm_country[c]]
+        for i, a in enumerate(CAST):
+            if a.kind == "militia" and g in a.base and a.country == country:
+                aff[c, i] = 0.5
+            elif a.kind == "jihadist" and g in a.base:
+                aff[c, i] = 0.2
+            elif a.kind == "state" and a.country == country and g not in FULANI:
+                aff[c, i] = 0.1
+    return aff
+
+
+def militia_of_community(model) -> np.ndarray:
+    """Index of the militia each community would mobilise, or -1."""
+    out = np.full(len(model.comm_group), -1)
+    for c, (g, k) in enumerate(zip(model.comm_group, model.comm_country)):
+        for i, a in enumerate(CAST):
+            if a.kind == "militia" and ETHNIC_GROUPS[g] in a.base and a.country == COUNTRY_CODES[k]:
+                out[c] = i
+                break
+    return out
+
+
+def update_attitudes(model) -> None:
+    """Exposure, grievance, legitimacy, support, fear, refusal and informing for all communities."""
+    p = model.params.engagement
+    pop_c = np.maximum(model.community_population, 1.0)
+    A = N_ACTORS
+    share_flat = model.share.reshape(A, -1)
+    exposure = np.asarray(model.residents @ share_flat.T) / pop_c[:, None]
+    model.exposure = exposure
+
+    per_1000 = model.civ_killed / (pop_c[:, None] / 1000.0)
+    model.killed_recent = model.killed_recent * 0.9 + per_1000
+    model.fear = np.clip(model.fear * (1 - p.fear_decay) + p.fear_per_killing * per_1000.sum(axis=1), 0.0, 1.0)
+
+    strain = np.array([model.factions[a.name].strain for a in CAST])
+    predation = 1.0 + model.params.economy.predation_rate * strain * (1.0 - model.restraint)
+    d_grievance = (
+        p.tax_grievance * model.tax_rate * predation * exposure
+        + p.sharia_grievance * model.sharia * exposure
+        + p.killing_grievance * model.killed_recent
+    )
+    model.grievance = np.clip(model.grievance * (1 - p.grievance_decay) + d_grievance, 0.0, 5.0)
+
+    at_war = model.relations.war_matrix()
+    enemy_harm = model.killed_recent @ at_war.T  # civilians killed by each actor's enemies
+    protector_credit = model.restraint.copy()
+    for f in model.factions.values():
+        if f.regime is not None:
+            protector_credit[f.index] = f.regime.discrimination
+    d_legit = exposure * (p.services_legitimacy * model.services + p.restraint_legitimacy * model.restraint)
+    d_legit += p.protection_legitimacy * np.minimum(exposure + 0.2, 1.0) * enemy_harm * protector_credit
+    model.legitimacy = np.clip(model.legitimacy * (1 - p.legitimacy_decay) + d_legit, 0.0, 5.0)
+
+    attitude = model.legitimacy - model.grievance + model.affinity
+    active = np.array([model.factions[a.name].active for a in CAST])
+    weight = exposure * np.exp(np.clip(p.support_sensitivity * attitude, -30, 30)) * active
+    model.support = weight / (1.0 + weight.sum(axis=1, keepdims=True))
+
+    # Epstein-style refusal of the jihadist ruler
+    jih_exposure = exposure[:, JIHADISTS]
+    ruler = JIHADISTS[jih_exposure.argmax(axis=1)]
+    rows = np.arange(len(ruler))
+    ruled = exposure[rows, ruler] > 0.05
+    model.ruler = np.where(ruled, ruler, -1)
+    militia = militia_of_community(model)
+    own_militia = np.where(militia >= 0, exposure[rows, np.maximum(militia, 0)], 0.0)
+    coercion = 1.0 - model.restraint[ruler] + 0.2
+    p_punished = 1.0 - np.exp(-p.arrest_k * exposure[rows, ruler] * coercion / (1.0 + 5.0 * own_militia))
+    net = model.grievance[rows, ruler] - model.legitimacy[rows, ruler] - p.risk_aversion * p_punished
+    model.refusal = np.where(ruled, _sigmoid((net - p.refusal_threshold) / p.refusal_width), 0.0)
+    state_support = model.support[:, STATE_SIDE].sum(axis=1)
+    model.informing = np.where(ruled, p.informing_rate * state_support * (1.0 - model.fear), 0.0)
+
+    # caste tension: redistribution and promotion of lower castes under jihadist rule
+    fulani = model.comm_fulani
+    gain = 0.02 * (exposure[:, JIHADISTS] * model.services[JIHADISTS]).sum(axis=1)
+    model.caste_tension = np.clip(model.caste_tension * 0.99 + np.where(fulani, gain, 0.0), 0.0, 1.0)
+
+    cell_pop = np.maximum(model.pop.sum(axis=0).ravel(), 1.0)
+    support_cell = np.asarray(model.residents.T @ model.support) / cell_pop[:, None]
+    model.support_cell = support_cell.T.reshape(A, *model.world.shape)
+    intel = np.asarray(model.residents.T @ model.informing) / cell_pop
+    model.intel = intel.reshape(model.world.shape)
+
+
+def community_actions(model) -> None:
+    """Recruitment into armed groups, flight from violence, militia mobilisation."""
+    _recruit(model)
+    _displace(model)
+    _mobilise(model)
+
+
+def _recruit(model) -> None:
+    p = model.params.engagement
+    total = model.pop.sum(axis=0)
+    for name, f in model.factions.items():
+        if f.kind not in ("jihadist", "militia") or not f.active:
+            continue
+        units = f.units
+        if not units:
+            continue
+        i = f.index
+        pool = ndimage.uniform_filter(total * model.support_cell[i], size=5, mode="constant") * 25
+        own = ndimage.uniform_filter(model.presence[i], size=5, mode="constant") * 25
+        rate = p.recruit_rate * model.ops_factor(name)
+        for u in units:
+            r, c = u.pos
+            expected = rate * pool[r, c] * u.manpower / max(own[r, c], u.manpower)
+            n = int(model.rng.poisson(expected))
+            if n:
+                local = model.pop[:, r, c] * _support_by_group(model, r, c, i)
+                mix = local / local.sum() if local.sum() > 0 else u.ethnic
+                u.absorb(n, mix)
+
+
+def _support_by_group(model, r, c, actor) -> np.ndarray:
+    ids = model.comm_id[:, r * model.world.shape[1] + c]
+    return np.where(ids >= 0, model.support[np.maximum(ids, 0), actor], 0.0)
+
+
+def _displace(model) -> None:
+    """Residents flee violent cells to the safest town of their region."""
+    p = model.params.engagement
+    w = model.world
+    E = model.pop.shape[0]
+    fear_cell = np.where(model.comm_id >= 0, model.fear[np.maximum(model.comm_id, 0)], 0.0).reshape(model.pop.shape)
+    danger = 1.0 - np.exp(-model.danger / 10.0)
+    frac = np.clip(p.flee_rate * fear_cell * (0.3 + danger[None]), 0.0, 0.5)
+    moved = model.pop * frac
+    total_moved = moved.sum()
+    if total_moved <= 0:
+        return
+    model.pop -= moved
+    refuge = _refuges(model)
+    R = len(w.region_names)
+    flat_region = w.region.ravel()
+    for e in range(E):
+        by_region = np.bincount(flat_region, weights=moved[e].ravel(), minlength=R)
+        np.add.at(model.pop[e], (refuge[:, 0], refuge[:, 1]), by_region)
+    model.displaced_total += total_moved
+    model.refresh_residents()
+
+
+def _refuges(model) -> np.ndarray:
+    """Per region, the cell of its largest town held by the state side (else its largest town)."""
+    if getattr(model, "_refuge_cache_step", None) == model.steps:
+        return model._refuge_cache
+    w = model.world
+    R = len(w.region_names)
+    best = np.zeros((R, 2), dtype=int)
+    score = np.full(R, -1.0)
+    state_side = set(STATE_SIDE.tolist())
+    for k, t in enumerate(w.geo.towns):
+        r, c = w.town_cells[k]
+        reg = w.region[r, c]
+        s = t.population * (2.0 if model.control[r, c] in state_side else 1.0)
+        if s > score[reg]:
+            score[reg], best[reg] = s, (r, c)
+    for reg in np.nonzero(score < 0)[0]:
+        cells = np.argwhere(w.region == reg)
+        if len(cells):
+            best[reg] = cells[len(cells) // 2]
+    model._refuge_cache, model._refuge_cache_step = best, model.steps
+    return best
+
+
+def _mobilise(model) -> None:
+    """Communities raise or reinforce their own militia against a coercive jihadist ruler."""
+    p = model.params.engagement
+    militia = militia_of_community(model)
+    fulani_idx = FULANI_IDX
+    for c in np.nonzero(militia >= 0)[0]:
+        m = CAST[militia[c]].name
+        fac = model.factions[m]
+        if not fac.active or model.ruler[c] < 0:
+            continue
+        threat = model.grievance[c, model.ruler[c]] + 0.5 * model.polarisation[model.comm_group[c], fulani_idx].max()
+        sponsor = model.factions[_state_of(m)].regime
+        boost = 1.0 + (sponsor.militia_sponsorship if sponsor else 0.0)
+        rate = p.mobilisation_rate * boost * _sigmoid((threat - p.mobilisation_threshold) / 0.1)
+        n = int(model.rng.poisson(rate * model.community_population[c]))
+        if n <= 0:
+            continue
+        model.mobilised[c] += n
+        region = model.comm_region[c]
+        units = [u for u in fac.units if model.world.region[u.pos] == region]
+        if units:
+            max(units, key=lambda u: u.manpower).absorb(n, _one_hot(model.comm_group[c]))
+        else:
+            pos = tuple(_refuges(model)[region])
+            from sim.agents import ArmedUnit
+
+            u = ArmedUnit(model, m, pos, n, _one_hot(model.comm_group[c]), 0.3, 0.8,
+                          f"{m} ({model.world.region_names[region]})")
+            u.establishment = n
+
+
+def _state_of(militia: str) -> str:
+    from sim.actors import STATE_OF_COUNTRY, info
+
+    return STATE_OF_COUNTRY[info(militia).country]
+
+
+def _one_hot(g: int) -> np.ndarray:
+    v = np.zeros(len(ETHNIC_GROUPS))
+    v[g] = 1.0
+    return v
+
+
+def _sigmoid(x):
+    return 1.0 / (1.0 + np.exp(-np.clip(x, -50, 50)))
+

@@ -1,0 +1,119 @@
+"""The run's event log, one row per clash, massacre, town attack, defection or relation change.
+
+Columns follow ACLED's public event data so a run can sit beside real data:
+``event_date, event_type, sub_event_type, actor1, actor2, admin1, location,
+latitude, longitude, fatalities, civilian_targeting, notes`` plus a few more
+ACLED columns (event_id_cnty, year, time_precision, assoc_actor_1,
+assoc_actor_2, country). ``time_precision`` is 2 (known to the week) because
+the model steps weekly by default.
+"""
+
+from __future__ import annotations
+
+from sim.actors import info
+
+COLUMNS = (
+    "event_id_cnty",
+    "event_date",
+    "year",
+    "time_precision",
+    "event_type",
+    "sub_event_type",
+    "actor1",
+    "assoc_actor_1",
+    "actor2",
+    "assoc_actor_2",
+    "country",
+    "admin1",
+    "location",
+    "latitude",
+    "longitude",
+    "fatalities",
+    "civilian_targeting",
+    "notes",
+)
+
+COUNTRY_NAMES = {"MLI": "Mali", "BFA": "Burkina Faso", "NER": "Niger", "other": "Other"}
+GROUP_LABELS = {
+    "fulani": "Fulani",
+    "fulani_tolebe": "Fulani (Tolebe)",
+    "tuareg_imghad": "Tuareg (Imghad)",
+    "tuareg_daoussahak": "Tuareg (Daoussahak)",
+    "tuareg_ifoghas": "Tuareg (Ifoghas)",
+    "dogon": "Dogon",
+    "bambara": "Bambara",
+    "zarma": "Zarma",
+    "mossi": "Mossi",
+    "gourmantche": "Gourmantche",
+    "songhai": "Songhai",
+    "arab": "Arab",
+    "other": "Other",
+}
+
+BATTLE = ("Battles", "Armed clash")
+OVERTAKE = ("Battles", "Non-state actor overtakes territory")
+REGAIN = ("Battles", "Government regains territory")
+CIVILIAN_ATTACK = ("Violence against civilians", "Attack")
+ABDUCTION = ("Violence against civilians", "Abduction/forced disappearance")
+AIR_STRIKE = ("Explosions/Remote violence", "Air/drone strike")
+IED = ("Explosions/Remote violence", "Remote explosive/landmine/IED")
+AGREEMENT = ("Strategic developments", "Agreement")
+GROUP_CHANGE = ("Strategic developments", "Change to group/activity")
+LOOTING = ("Strategic developments", "Looting/property destruction")
+OTHER = ("Strategic developments", "Other")
+
+
+def acled_actor(name: str) -> str:
+    return info(name).acled_name
+
+
+def civilians(country: str) -> str:
+    return f"Civilians ({COUNTRY_NAMES.get(country, 'Other')})"
+
+
+def ethnic_label(group: str, country: str) -> str:
+    return f"{GROUP_LABELS[group]} Ethnic Group ({COUNTRY_NAMES.get(country, 'Other')})"
+
+
+class EventLog:
+    """Collects rows; the model appends, the runner writes them out."""
+
+    def __init__(self):
+        self.rows: list[dict] = []
+
+    def add(self, model, kind: tuple[str, str], actor1: str, actor2: str = "", *, cell=None,
+            fatalities: int = 0, civilian: bool = False, notes: str = "",
+            assoc1: str = "", assoc2: str = "") -> dict:
+        if cell is None:
+            admin1 = location = country = ""
+            lat = lon = None
+        else:
+            r, c = cell
+            w = model.world
+            country = w.country_code(r, c)
+            admin1 = w.region_names[w.region[r, c]]
+            location = model.nearest_town(r, c)
+            lat, lon = round(float(w.lat[r]), 4), round(float(w.lon[c]), 4)
+        code = country if country else "SAH"
+        row = {
+            "event_id_cnty": f"{code}{len(self.rows) + 1:06d}",
+            "event_date": model.date.isoformat(),
+            "year": model.date.year,
+            "time_precision": 2,
+            "event_type": kind[0],
+            "sub_event_type": kind[1],
+            "actor1": actor1,
+            "assoc_actor_1": assoc1,
+            "actor2": actor2,
+            "assoc_actor_2": assoc2,
+            "country": COUNTRY_NAMES.get(country, ""),
+            "admin1": admin1,
+            "location": location,
+            "latitude": lat,
+            "longitude": lon,
+            "fatalities": int(fatalities),
+            "civilian_targeting": "Civilian targeting" if civilian else "",
+            "notes": notes,
+        }
+        self.rows.append(row)
+        return row

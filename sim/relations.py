@@ -1,0 +1,240 @@
+"""Mechanism 3, truce and pact logic between any two actors.
+
+What the seeds document (000_413828cd3477c8cc.txt unless noted):
+- JNIM and ISGS cooperated until 2019 (joint attacks, shared commanders), drifted
+  apart after ISGS's March 2019 induction into ISWAP as IS central leadership
+  pushed confrontation, clashed from mid-2019 despite three failed mediations,
+  fought an all-out war in 2020 (with al-Qaeda's Droukdel ordering JNIM to
+  eradicate ISGS), agreed a truce in May 2022 and broke it on 3 November 2022
+  after ISGS grew with its promotion and the Menaka offensive. Renewed war was
+  less intense: financial strain and a bigger enemy in the juntas. A 2023
+  mediation by a new group faded.
+- JNIM made local pacts: the Niono agreement with Bambara/Dozo (2020), a
+  non-aggression pact with the CSP and HCUA (2022-23), and an agreement with
+  the FLA (2025, 001_714725a1b78083b0.txt).
+
+States: cooperation, tension, war, truce, pact (non-aggression).
+
+Assumptions of this module (after GeoContest's grim trigger, Cederman):
+- Hostility H of a pair = base (fixed for jihadist vs state: 3; jihadist vs
+  militia: 0.5 + ethnic polarisation; militia vs its state: grievance of the
+  militia's people against it - 0.5) + competition for the same residents
+  (overlap of influence shares) + central-command hostility (jihadist pairs)
+  + recent defections and losses between them - shared-enemy pressure -
+  mediation.
+- Truce desire D = accumulated losses + mean strain + shared-enemy pressure +
+  mediation + the jihadist's pact propensity (toward militias) + siege pressure.
+- cooperation -> tension when H > tension_threshold; tension -> cooperation
+  when H < calm_threshold; tension -> war when H > war_threshold or on a clash
+  (an incident); war -> truce with probability truce_rate when D - H >
+  truce_threshold; truce -> war on a clash, or with probability break_rate x
+  (shift / advantage_break) when the log power ratio has moved by more than
+  ``advantage_break`` since the truce, or when H passes war_threshold;
+  truce -> pact after ``pact_after_steps`` quiet steps with D > H; a pact breaks
+  like a truce at half the rate. Pairs of pro-government forces keep their
+  initial state.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from sim import eventlog as ev
+from sim.actors import CAST, ETHNIC_GROUPS, FULANI, INDEX, N_ACTORS
+
+STATES = ("cooperation", "tension", "war", "truce", "pact")
+COOP, TENSION, WAR, TRUCE, PACT = range(5)
+FULANI_IDX = [ETHNIC_GROUPS.index(g) for g in FULANI]
+
+
+def default_state(a, b) -> int:
+    kinds = {a.kind, b.kind}
+    if kinds <= {"state", "partner", "militia"}:
+        return COOP
+    if a.kind == b.kind == "jihadist":
+        return COOP
+    return WAR
+
+
+def dynamic(a, b) -> bool:
+    """Pairs whose relation the mechanism evolves; pro-government pairs are fixed unless a separatist is involved."""
+    kinds = {a.kind, b.kind}
+    if "jihadist" in kinds:
+        return "partner" not in kinds
+    return kinds == {"state", "militia"} and (a.name == "CSP" or b.name == "CSP")
+
+
+class RelationBook:
+    """Relation state and its drivers for every pair of actors."""
+
+    def __init__(self, model, initial=()):
+        self.model = model
+        A = N_ACTORS
+        self.matrix = np.zeros((A, A), dtype=np.int8)
+        for i, a in enumerate(CAST):
+            for j, b in enumerate(CAST):
+                if i != j:
+                    self.matrix[i, j] = default_state(a, b)
+        for r in initial:
+            i, j = INDEX[r.pair[0]], INDEX[r.pair[1]]
+            self.matrix[i, j] = self.matrix[j, i] = STATES.index(r.state)
+        self.pairs = [(i, j) for i in range(A) for j in range(i + 1, A) if dynamic(CAST[i], CAST[j])]
+        self.hostility = np.zeros((A, A))
+        self.desire = np.zeros((A, A))
+        self.losses_recent = np.zeros((A, A))  # fatalities inflicted by row on column, EMA
+        self.losses_total = np.zeros((A, A))  # slow memory of mutual losses
+        self.defections_recent = np.zeros((A, A))
+        self.mediation = np.zeros((A, A))
+        self.since = np.zeros((A, A), dtype=int)
+        self.truce_power = np.zeros((A, A))
+        self._incidents: set[tuple[int, int]] = set()
+
+    # queries -------------------------------------------------------------
+    def state(self, a: str, b: str) -> str:
+        return STATES[self.matrix[INDEX[a], INDEX[b]]]
+
+    def war_matrix(self) -> np.ndarray:
+        return (self.matrix == WAR).astype(float)
+
+    def snapshot(self, date: str) -> list[dict]:
+        return [
+            {
+                "date": date,
+                "actor_a": CAST[i].name,
+                "actor_b": CAST[j].name,
+                "state": STATES[self.matrix[i, j]],
+                "hostility": round(float(self.hostility[i, j]), 4),
+                "truce_desire": round(float(self.desire[i, j]), 4),
+            }
+            for i, j in self.pairs
+        ]
+
+    # inputs from other mechanisms ----------------------------------------
+    def incident(self, a: str, b: str) -> None:
+        i, j = sorted((INDEX[a], INDEX[b]))
+        self._incidents.add((i, j))
+
+    def mediate(self, a: str, b: str, strength: float) -> None:
+        i, j = INDEX[a], INDEX[b]
+        self.mediation[i, j] = self.mediation[j, i] = strength
+
+    def set_state(self, i: int, j: int, new: int, why: str) -> None:
+        old = self.matrix[i, j]
+        if old == new:
+            return
+        self.matrix[i, j] = self.matrix[j, i] = new
+        self.since[i, j] = self.since[j, i] = 0
+        m = self.model
+        if new in (TRUCE, PACT):
+            self.truce_power[i, j] = self.truce_power[j, i] = _log_power(m, i, j)
+        kind = ev.AGREEMENT if new in (COOP, TRUCE, PACT) else ev.OTHER
+        m.log.add(m, kind, ev.acled_actor(CAST[i].name), ev.acled_actor(CAST[j].name),
+                  notes=f"relation {STATES[old]} -> {STATES[new]}: {why}")
+
+
+def _log_power(model, i, j) -> float:
+    mi = model.factions[CAST[i].name].manpower + 1.0
+    mj = model.factions[CAST[j].name].manpower + 1.0
+    return float(np.log(mi / mj))
+
+
+def _overlap(model, i, j) -> float:
+    si, sj = model.share[i], model.share[j]
+    smaller = min(si.sum(), sj.sum())
+    return float(np.minimum(si, sj).sum() / smaller) if smaller > 1e-9 else 0.0
+
+
+def _base_hostility(model, a, b) -> float:
+    rp = model.params.relations
+    kinds = {a.kind, b.kind}
+    if kinds == {"jihadist", "state"}:
+        return 3.0
+    if kinds == {"jihadist", "militia"}:
+        m = a if a.kind == "militia" else b
+        base = [ETHNIC_GROUPS.index(g) for g in m.base]
+        return 0.5 + rp.ethnic_weight * min(model.polarisation[np.ix_(base, FULANI_IDX)].max(), 1.0)
+    if kinds == {"state", "militia"}:
+        m, s = (a, b) if a.kind == "militia" else (b, a)
+        groups = [ETHNIC_GROUPS.index(g) for g in m.base]
+        mask = np.isin(model.comm_group, groups)
+        grievance = model.grievance[mask, INDEX[s.name]].mean() if mask.any() else 0.0
+        return rp.grievance_weight * grievance - 0.5
+    return 0.0
+
+
+def update(model) -> None:
+    rp = model.params.relations
+    book = model.relations
+    mem = rp.memory
+    # fatalities[k, i] = fighters of i killed by k this step
+    book.losses_recent = book.losses_recent * mem + model.fatalities
+    book.losses_total = book.losses_total * 0.995 + model.fatalities
+    book.defections_recent = book.defections_recent * mem + model.defected
+    book.mediation *= 0.8
+    war = book.matrix == WAR
+    manpower = np.array([model.factions[a.name].manpower + 50.0 for a in CAST])
+    pressure = book.losses_recent / manpower[None, :] * 100.0  # losses of column inflicted by row, per 100 men
+    for i, j in book.pairs:
+        a, b = CAST[i], CAST[j]
+        fa, fb = model.factions[a.name], model.factions[b.name]
+        if not (fa.active and fb.active):
+            continue
+        common = war[:, i] & war[:, j]
+        common[[i, j]] = False
+        shared = float(np.minimum(pressure[common, i], pressure[common, j]).sum())
+        central = (fa.central_hostility + fb.central_hostility) if a.kind == b.kind == "jihadist" else 0.0
+        mutual_losses = book.losses_recent[i, j] + book.losses_recent[j, i]
+        H = (
+            _base_hostility(model, a, b)
+            + rp.competition_weight * _overlap(model, i, j) * (1.0 if a.kind == b.kind else 0.3)
+            + rp.central_weight * central
+            + rp.defection_weight * (book.defections_recent[i, j] + book.defections_recent[j, i])
+            + rp.loss_weight * mutual_losses
+            - rp.enemy_weight * shared
+            - rp.mediation_weight * book.mediation[i, j]
+        )
+        pact_bent = 0.0
+        if {a.kind, b.kind} == {"jihadist", "militia"}:
+            jih = fa if a.kind == "jihadist" else fb
+            pact_bent = jih.strategy.pact_propensity if jih.strategy else 0.0
+        D = (
+            rp.weariness_weight * (book.losses_total[i, j] + book.losses_total[j, i])
+            + rp.strain_weight * 0.5 * (fa.strain + fb.strain)
+            + rp.enemy_weight * shared
+            + rp.mediation_weight * book.mediation[i, j]
+            + pact_bent
+        )
+        book.hostility[i, j] = book.hostility[j, i] = H
+        book.desire[i, j] = book.desire[j, i] = D
+        book.since[i, j] += 1
+        book.since[j, i] = book.since[i, j]
+        _transition(model, book, i, j, H, D, (i, j) in book._incidents)
+    book._incidents.clear()
+
+
+def _transition(model, book, i, j, H, D, incident) -> None:
+    rp = model.params.relations
+    s = book.matrix[i, j]
+    rng = model.rng
+    if s == COOP:
+        if H > rp.tension_threshold:
+            book.set_state(i, j, TENSION, f"hostility {H:.2f} above {rp.tension_threshold}")
+    elif s == TENSION:
+        if incident or H > rp.war_threshold:
+            book.set_state(i, j, WAR, "armed incident" if incident else f"hostility {H:.2f} above {rp.war_threshold}")
+        elif H < rp.calm_threshold:
+            book.set_state(i, j, COOP, f"hostility {H:.2f} below {rp.calm_threshold}")
+    elif s == WAR:
+        if D - H > rp.truce_threshold and rng.random() < rp.truce_rate:
+            book.set_state(i, j, TRUCE, f"truce desire {D:.2f} exceeds hostility {H:.2f}")
+    else:
+        rate = rp.break_rate * (0.5 if s == PACT else 1.0)
+        shift = abs(_log_power(model, i, j) - book.truce_power[i, j])
+        if incident:
+            book.set_state(i, j, WAR, "truce broken by an attack")
+        elif shift > rp.advantage_break and rng.random() < rate * shift / rp.advantage_break:
+            book.set_state(i, j, WAR, f"balance of power shifted by {shift:.2f} (log ratio)")
+        elif H > rp.war_threshold + D and rng.random() < rate:
+            book.set_state(i, j, WAR, f"hostility {H:.2f} outweighs truce desire {D:.2f}")
+        elif s == TRUCE and book.since[i, j] >= rp.pact_after_steps and D > H:
+            book.set_state(i, j, PACT, "truce held; settled into a non-aggression pact")
