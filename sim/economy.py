@@ -16,6 +16,9 @@ Assumptions of this module:
   smuggling_yield per road cell x its share + Poisson ransoms + outside funding.
   Militias receive a stipend from their state's sponsorship instead of taxes.
 - Upkeep = manpower x upkeep_per_fighter; the treasury never goes negative.
+  When income and treasury cannot pay it, a share desertion_rate x unpaid/upkeep
+  of the fighters leaves. Recruitment and mobilisation slow as a group nears
+  the size its (smoothed) income can pay for (:func:`affordable_growth`).
 - Strain = 1 - treasury / (reserve_weeks x upkeep), clipped to [0, 1]. Strain
   scales down recruitment, clashes and town attacks (``ops_factor``), raises
   predation (grievance) and defection.
@@ -26,6 +29,11 @@ from __future__ import annotations
 import numpy as np
 
 from sim.actors import CAST, STATE_OF_COUNTRY
+
+
+def militia_upkeep(faction) -> float:
+    """Militiamen cost 30% of a jihadist fighter (part-time, fed by their villages; assumption)."""
+    return 0.3 * faction.strategy.upkeep_per_fighter
 
 
 def collect_income(model) -> None:
@@ -52,12 +60,32 @@ def collect_income(model) -> None:
             sponsor = model.factions[STATE_OF_COUNTRY[CAST[i].country]].regime
             stipend = model.params.counterinsurgency.militia_stipend * (sponsor.militia_sponsorship if sponsor else 0.0)
             local = p.tax_base * 0.05 * (pop_c * model.exposure[:, i]).sum()
-            income = stipend * max(len(f.units), 1) + local + 0.5 * p.gold_yield * model.share[i][n_gold].sum()
-            upkeep = manpower * 0.3 * (f.strategy.upkeep_per_fighter if f.strategy else 0.00006)
+            income = stipend + local + 0.5 * p.gold_yield * model.share[i][n_gold].sum()
+            upkeep = manpower * militia_upkeep(f)
         else:
             f.income = f.upkeep = f.strain = 0.0
             continue
         f.income, f.upkeep = income, upkeep
+        f.income_avg = 0.9 * getattr(f, "income_avg", income) + 0.1 * income
+        short = upkeep - income - f.treasury
         f.treasury = max(0.0, f.treasury + income - upkeep)
         reserve = p.reserve_weeks * upkeep
         f.strain = float(np.clip(1.0 - f.treasury / reserve, 0.0, 1.0)) if reserve > 0 else 0.0
+        if short > 0:
+            _desert(model, f, p.desertion_rate * short / upkeep)
+
+
+def affordable_growth(faction, upkeep_per_fighter: float) -> float:
+    """Share of normal recruitment a group can pay for: 1 when small, 0 at the size its income supports."""
+    if upkeep_per_fighter <= 0:
+        return 1.0
+    supportable = getattr(faction, "income_avg", faction.income) / upkeep_per_fighter
+    if supportable <= 0:
+        return 0.0
+    return float(np.clip(1.0 - faction.manpower / supportable, 0.0, 1.0))
+
+
+def _desert(model, faction, share: float) -> None:
+    """Unpaid fighters go home (RebelGroups' upkeep constraint)."""
+    for u in faction.units:
+        u.lose(int(model.rng.binomial(u.manpower, min(share, 1.0))))

@@ -17,15 +17,23 @@ Assumptions of this module:
   proportion to the actor's share of influence where its members live.
 - Grievance against an actor grows with its taxes, the pace of its sharia and
   the civilians it kills; legitimacy grows with services, restraint and
-  protection from the actor's enemies (weighted by its own restraint). Both decay.
+  protection from the actor's enemies, credited by the actor's own restraint
+  (a state's discrimination) plus 0.5 when the actor recruits from the victims'
+  group and claims to protect it. Both decay.
 - Support is a multinomial logit over actors weighted by exposure, with a
   "no one" option at attitude zero, so shares lie in [0, 1] and sum to at most 1.
+  Sympathy, logistic(sensitivity x attitude), is a community's willingness
+  toward an actor regardless of exposure; mapped to cells, it sets where an
+  actor's presence is accepted (control) and who joins it (recruitment:
+  recruit_rate x residents x the actor's influence share x sympathy, summed
+  over a 5 x 5 window around each unit).
 - Tax refusal follows Epstein (2002): a community refuses its ruler when
   grievance minus legitimacy minus risk aversion x P(punished) passes a
   threshold, with P(punished) = 1 - exp(-k x exposure x coercion / (1 + own militia)).
   Coercion (1 - restraint) therefore raises short-term compliance.
 - Communities with a militia of their own mobilise it when grievance against a
-  jihadist ruler, plus polarisation against the Fulani, passes a threshold.
+  jihadist ruler, plus polarisation against the Fulani, passes a threshold: at
+  mobilisation_rate x (1 + state sponsorship) x residents exposed to the ruler.
 """
 
 from __future__ import annotations
@@ -34,6 +42,7 @@ import numpy as np
 from scipy import ndimage
 
 from sim.actors import CAST, ETHNIC_GROUPS, FULANI, INDEX, N_ACTORS
+from sim.economy import affordable_growth, militia_upkeep
 from sim.world import COUNTRY_CODES
 
 JIHADISTS = np.array([i for i, a in enumerate(CAST) if a.kind == "jihadist"])
@@ -61,6 +70,15 @@ def ethnic_affinity(comm_group: np.ndarray, comm_country: np.ndarray) -> np.ndar
             elif a.kind == "state" and a.country == country and g not in FULANI:
                 aff[c, i] = 0.1
     return aff
+
+
+def claims_protection(comm_group: np.ndarray) -> np.ndarray:
+    """1 where a jihadist group recruits from a community's group and claims to protect it."""
+    out = np.zeros((len(comm_group), N_ACTORS))
+    for i, a in enumerate(CAST):
+        if a.kind == "jihadist":
+            out[:, i] = [ETHNIC_GROUPS[g] in a.base for g in comm_group]
+    return out
 
 
 def militia_of_community(model) -> np.ndarray:
@@ -98,10 +116,12 @@ def update_attitudes(model) -> None:
 
     at_war = model.relations.war_matrix()
     enemy_harm = model.killed_recent @ at_war.T  # civilians killed by each actor's enemies
-    protector_credit = model.restraint.copy()
+    protector_credit = np.tile(model.restraint, (len(pop_c), 1))
     for f in model.factions.values():
         if f.regime is not None:
-            protector_credit[f.index] = f.regime.discrimination
+            protector_credit[:, f.index] = f.regime.discrimination
+    # seed 000: both JNIM and ISGS claimed to protect the Fulani, whatever their own conduct
+    protector_credit = np.clip(protector_credit + 0.5 * model.claims_protection, 0.0, 1.0)
     d_legit = exposure * (p.services_legitimacy * model.services + p.restraint_legitimacy * model.restraint)
     d_legit += p.protection_legitimacy * np.minimum(exposure + 0.2, 1.0) * enemy_harm * protector_credit
     model.legitimacy = np.clip(model.legitimacy * (1 - p.legitimacy_decay) + d_legit, 0.0, 5.0)
@@ -110,6 +130,7 @@ def update_attitudes(model) -> None:
     active = np.array([model.factions[a.name].active for a in CAST])
     weight = exposure * np.exp(np.clip(p.support_sensitivity * attitude, -30, 30)) * active
     model.support = weight / (1.0 + weight.sum(axis=1, keepdims=True))
+    model.sympathy = _sigmoid(p.support_sensitivity * attitude) * active
 
     # Epstein-style refusal of the jihadist ruler
     jih_exposure = exposure[:, JIHADISTS]
@@ -117,7 +138,7 @@ def update_attitudes(model) -> None:
     rows = np.arange(len(ruler))
     ruled = exposure[rows, ruler] > 0.05
     model.ruler = np.where(ruled, ruler, -1)
-    militia = militia_of_community(model)
+    militia = model.comm_militia
     own_militia = np.where(militia >= 0, exposure[rows, np.maximum(militia, 0)], 0.0)
     coercion = 1.0 - model.restraint[ruler] + 0.2
     p_punished = 1.0 - np.exp(-p.arrest_k * exposure[rows, ruler] * coercion / (1.0 + 5.0 * own_militia))
@@ -132,8 +153,8 @@ def update_attitudes(model) -> None:
     model.caste_tension = np.clip(model.caste_tension * 0.99 + np.where(fulani, gain, 0.0), 0.0, 1.0)
 
     cell_pop = np.maximum(model.pop.sum(axis=0).ravel(), 1.0)
-    support_cell = np.asarray(model.residents.T @ model.support) / cell_pop[:, None]
-    model.support_cell = support_cell.T.reshape(A, *model.world.shape)
+    sympathy_cell = np.asarray(model.residents.T @ model.sympathy) / cell_pop[:, None]
+    model.sympathy_cell = sympathy_cell.T.reshape(A, *model.world.shape)
     intel = np.asarray(model.residents.T @ model.informing) / cell_pop
     model.intel = intel.reshape(model.world.shape)
 
@@ -155,22 +176,38 @@ def _recruit(model) -> None:
         if not units:
             continue
         i = f.index
-        pool = ndimage.uniform_filter(total * model.support_cell[i], size=5, mode="constant") * 25
+        pool = ndimage.uniform_filter(total * model.share[i] * model.sympathy_cell[i], size=5, mode="constant") * 25
         own = ndimage.uniform_filter(model.presence[i], size=5, mode="constant") * 25
-        rate = p.recruit_rate * model.ops_factor(name)
+        upkeep = f.strategy.upkeep_per_fighter * (1.0 if f.kind == "jihadist" else 0.3)
+        rate = p.recruit_rate * affordable_growth(f, upkeep) * (1.0 + f.central_pull)  # a global brand draws recruits
         for u in units:
             r, c = u.pos
             expected = rate * pool[r, c] * u.manpower / max(own[r, c], u.manpower)
             n = int(model.rng.poisson(expected))
             if n:
-                local = model.pop[:, r, c] * _support_by_group(model, r, c, i)
+                local = model.pop[:, r, c] * _sympathy_by_group(model, r, c, i)
                 mix = local / local.sum() if local.sum() > 0 else u.ethnic
                 u.absorb(n, mix)
+            if u.manpower > model.params.territory.split_size:
+                _split(model, u)
 
 
-def _support_by_group(model, r, c, actor) -> np.ndarray:
+def _split(model, unit) -> None:
+    """A company that outgrows its size splits; the new one keeps the make-up and a new home."""
+    from sim.agents import ArmedUnit
+
+    half = unit.manpower // 2
+    unit.manpower -= half
+    H, W = model.world.shape
+    r = int(np.clip(unit.pos[0] + model.rng.integers(-3, 4), 0, H - 1))
+    c = int(np.clip(unit.pos[1] + model.rng.integers(-3, 4), 0, W - 1))
+    new = ArmedUnit(model, unit.faction, (r, c), half, unit.ethnic.copy(), unit.hardline, unit.loyalty, unit.katiba)
+    new.establishment = half
+
+
+def _sympathy_by_group(model, r, c, actor) -> np.ndarray:
     ids = model.comm_id[:, r * model.world.shape[1] + c]
-    return np.where(ids >= 0, model.support[np.maximum(ids, 0), actor], 0.0)
+    return np.where(ids >= 0, model.sympathy[np.maximum(ids, 0), actor], 0.0)
 
 
 def _displace(model) -> None:
@@ -222,7 +259,7 @@ def _refuges(model) -> np.ndarray:
 def _mobilise(model) -> None:
     """Communities raise or reinforce their own militia against a coercive jihadist ruler."""
     p = model.params.engagement
-    militia = militia_of_community(model)
+    militia = model.comm_militia
     fulani_idx = FULANI_IDX
     for c in np.nonzero(militia >= 0)[0]:
         m = CAST[militia[c]].name
@@ -233,7 +270,9 @@ def _mobilise(model) -> None:
         sponsor = model.factions[_state_of(m)].regime
         boost = 1.0 + (sponsor.militia_sponsorship if sponsor else 0.0)
         rate = p.mobilisation_rate * boost * _sigmoid((threat - p.mobilisation_threshold) / 0.1)
-        n = int(model.rng.poisson(rate * model.community_population[c]))
+        rate *= affordable_growth(fac, militia_upkeep(fac))
+        threatened = model.community_population[c] * model.exposure[c, model.ruler[c]]
+        n = int(model.rng.poisson(rate * threatened))
         if n <= 0:
             continue
         model.mobilised[c] += n

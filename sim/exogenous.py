@@ -5,10 +5,12 @@ counterfactual can remove or move them (seed 000: ISWAP induction 2019-03,
 promotion 2022-03, leaders killed 2021, Wagner's arrival early 2022, the Malian
 and Burkinabe coups, mediation in 2019 and 2023; DESIGN.md: French exits from
 Mali in 2022 and Niger in 2023, the Niger coup of 2023-07). An event fires on
-the first step whose date is on or after the event's date.
+the step whose week (``date`` to ``date + step_days``) contains it.
 """
 
 from __future__ import annotations
+
+import datetime as dt
 
 from sim import eventlog as ev
 from sim.actors import STATE_OF_COUNTRY
@@ -16,8 +18,9 @@ from sim.params import Unit
 
 
 def apply_due_events(model) -> None:
+    step_end = model.date + dt.timedelta(days=model.step_days)
     for e in model.scenario.events:
-        if e.id in model._applied_events or e.date > model.date:
+        if e.id in model._applied_events or e.date >= step_end:
             continue
         model._applied_events.add(e.id)
         APPLY[e.type](model, e)

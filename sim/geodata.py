@@ -33,6 +33,7 @@ class Place:
     kind: str
     population: int
     garrison: bool
+    inside: bool = True
 
 
 @dataclass(frozen=True)
@@ -46,7 +47,7 @@ class TerrainArea:
 class RegionPopulation:
     name: str
     country: str
-    population: float
+    population: float  # residents inside the model's bounding box
     shares: tuple[float, ...]  # aligned with ETHNIC_GROUPS
 
 
@@ -102,6 +103,7 @@ def _place(d: dict) -> Place:
         kind=d.get("kind", "town"),
         population=int(d.get("population") or 0),
         garrison=bool(d.get("garrison", False)),
+        inside=bool(d.get("inside_bbox", True)),
     )
 
 
@@ -126,7 +128,7 @@ def load_geodata(seeds_dir: str | None = None) -> GeoData:
         RegionPopulation(
             name=p["name"],
             country=p["country"],
-            population=float(p["population"]),
+            population=float(p.get("population_in_bbox", p["population"])),
             shares=tuple(float(p["shares"].get(g, 0.0)) for g in ETHNIC_GROUPS),
         )
         for p in pops["regions"]
@@ -135,8 +137,8 @@ def load_geodata(seeds_dir: str | None = None) -> GeoData:
     return GeoData(
         bbox=(float(b["lon_min"]), float(b["lon_max"]), float(b["lat_min"]), float(b["lat_max"])),
         regions=regions,
-        towns=tuple(_place(t) for t in places["towns"] if t.get("inside_bbox", True)),
-        gold_sites=tuple(_place(g) for g in places["gold_sites"]),
+        towns=tuple(_place(t) for t in places["towns"]),
+        gold_sites=tuple(_place(g) for g in places["gold_sites"] if g.get("inside_bbox", True)),
         roads=tuple(tuple(r["via"]) for r in places["roads"]),
         terrain_classes=tuple(terrain["classes"]),
         terrain_areas=tuple(

@@ -42,6 +42,7 @@ from sim.actors import (
 from sim.agents import ArmedUnit, Community, Faction
 from sim.eventlog import EventLog
 from sim.geodata import GeoData
+from sim.params import Faction as FactionSetup
 from sim.params import Scenario
 from sim.world import COUNTRY_CODES, build_world
 
@@ -99,15 +100,12 @@ class LiptakoModel(mesa.Model):
         self.factions: dict[str, Faction] = {}
         for a in CAST:
             if a.kind in ("jihadist", "militia"):
-                fs = sc.factions.get(a.name)
-                if fs is None:
-                    fac = Faction(self, a.name, 0.0, active=a.kind == "militia" and a.country == "NER")
-                else:
-                    fac = Faction(
-                        self, a.name, fs.treasury, strategy=fs.strategy, leadership=fs.leadership,
-                        central_pull=fs.central_pull, central_hostility=fs.central_hostility,
-                        central_funding=fs.central_funding, infiltration=fs.infiltration, active=fs.active,
-                    )
+                fs = sc.factions.get(a.name, FactionSetup())
+                fac = Faction(
+                    self, a.name, fs.treasury, strategy=fs.strategy, leadership=fs.leadership,
+                    central_pull=fs.central_pull, central_hostility=fs.central_hostility,
+                    central_funding=fs.central_funding, infiltration=fs.infiltration, active=fs.active,
+                )
             elif a.kind == "state":
                 st = sc.states.get(a.name)
                 fac = Faction(self, a.name, 0.0, regime=st.regime if st else None, active=st is not None)
@@ -203,6 +201,8 @@ class LiptakoModel(mesa.Model):
         self.mobilised = np.zeros(C)
         self.ruler = np.full(C, -1, dtype=np.int32)
         self.affinity = engagement.ethnic_affinity(self.comm_group, self.comm_country)
+        self.claims_protection = engagement.claims_protection(self.comm_group)
+        self.comm_militia = engagement.militia_of_community(self)
 
     def refresh_residents(self):
         """Point the community x cell matrix at the current population."""

@@ -186,9 +186,9 @@ class EngagementParams(Frozen):
     flee_rate: float = prob(0.02, 0.005, 0.08, "assumption", "share of residents per step at fear 1")
     fear_decay: float = prob(0.08, 0.02, 0.3, "assumption", "per step")
     fear_per_killing: float = pos(0.5, 0.1, 2.0, "assumption", "fear per civilian killed per 1000 residents")
-    mobilisation_rate: float = prob(0.0004, 0.0001, 0.002, f"assumption; {S000}: Zarma, Tuareg, Arab militias rose against ISGS", "share of residents per step")
+    mobilisation_rate: float = prob(0.0002, 0.00005, 0.001, f"assumption; {S000}: Zarma, Tuareg, Arab militias rose against ISGS", "share of residents per step")
     mobilisation_threshold: float = pos(0.45, 0.2, 0.9, "assumption", "grievance")
-    recruit_rate: float = prob(0.00003, 0.00001, 0.0002, f"assumption; {S002}: several thousand fighters by 2025", "share of supporters per step")
+    recruit_rate: float = prob(0.0001, 0.00002, 0.0005, f"assumption; {S002}: several thousand fighters by 2025", "share of supporters per step")
 
 
 class DefectionParams(Frozen):
@@ -205,7 +205,7 @@ class DefectionParams(Frozen):
     momentum_weight: float = pos(1.0, 0.0, 3.0, f"{S000}, {S001}: battlefield momentum", "logit per momentum gap")
     infiltration_weight: float = pos(2.0, 0.0, 5.0, f"{S001}: JNIM spies inside ISGS in Aribanda 2024", "logit per infiltration")
     strain_weight: float = pos(1.0, 0.0, 3.0, f"assumption; {S000}: financial strain", "logit per strain")
-    reach_cells: int = Field(4, ge=1, le=20, description="a unit defects only to a rival within this many cells; assumption")
+    reach_cells: int = Field(6, ge=1, le=20, description="a unit defects only to a rival within this many cells; assumption")
     trickle_rate: float = prob(0.02, 0.005, 0.1, "assumption", "share of manpower per step at pull 1")
     loyalty_erosion: float = prob(0.05, 0.01, 0.2, "assumption", "loyalty lost per step at pull 1")
     loyalty_recovery: float = prob(0.01, 0.0, 0.05, "assumption", "per step toward 0.8")
@@ -215,18 +215,18 @@ class DefectionParams(Frozen):
 class RelationParams(Frozen):
     """sim.relations: truce and pact logic between any two actors."""
 
-    competition_weight: float = pos(1.5, 0.5, 4.0, f"{S000}: competition for recruits and territory", "hostility per overlap")
-    central_weight: float = pos(1.2, 0.3, 3.0, f"{S000}: IS central leadership pushed confrontation", "hostility per central hostility")
-    defection_weight: float = pos(0.02, 0.005, 0.1, f"{S000}: IS taunted JNIM over defections", "hostility per defecting fighter (EMA)")
+    competition_weight: float = pos(2.0, 0.5, 4.0, f"{S000}: competition for recruits and territory", "hostility per overlap")
+    central_weight: float = pos(1.5, 0.3, 3.0, f"{S000}: IS central leadership pushed confrontation", "hostility per central hostility")
+    defection_weight: float = pos(0.002, 0.0005, 0.01, f"{S000}: IS taunted JNIM over defections", "hostility per defecting fighter (EMA)")
     loss_weight: float = pos(0.004, 0.001, 0.02, "assumption: revenge", "hostility per fatality (EMA)")
-    enemy_weight: float = pos(1.0, 0.2, 3.0, f"{S000}: bigger enemy in the juntas lowered intensity", "hostility per shared-enemy pressure")
+    enemy_weight: float = pos(4.0, 1.0, 10.0, f"{S000}: bigger enemy in the juntas lowered intensity", "hostility per share of manpower lost to a common enemy (EMA)")
     strain_weight: float = pos(0.8, 0.2, 2.0, f"{S000}: financial strain", "truce desire per strain")
     weariness_weight: float = pos(0.004, 0.001, 0.02, "assumption", "truce desire per accumulated fatality")
     mediation_weight: float = pos(1.0, 0.2, 3.0, f"{S000}: 2019 and 2023 mediation attempts", "per mediation strength")
     ethnic_weight: float = pos(1.5, 0.5, 3.0, f"{S000}: ethnic militias at war with Fulani", "hostility per polarisation")
     grievance_weight: float = pos(1.5, 0.5, 3.0, f"{S001}: FAMa massacres of Tuareg", "hostility per base grievance")
     tension_threshold: float = param(0.6, 0.3, 1.2, "assumption", "hostility")
-    war_threshold: float = param(1.2, 0.8, 2.0, "assumption", "hostility")
+    war_threshold: float = param(1.0, 0.7, 2.0, "assumption", "hostility")
     calm_threshold: float = param(0.3, 0.0, 0.6, "assumption", "hostility")
     truce_threshold: float = param(0.6, 0.2, 1.5, "assumption", "truce desire minus hostility")
     truce_rate: float = prob(0.05, 0.01, 0.2, "assumption", "per step when desire exceeds threshold")
@@ -240,8 +240,8 @@ class RelationParams(Frozen):
 class CounterinsurgencyParams(Frozen):
     """sim.counterinsurgency: state operations, abuses, coups and partners."""
 
-    ops_per_capacity: float = pos(0.8, 0.2, 2.0, "assumption", "operations per step per unit capacity")
-    op_lethality: float = prob(0.08, 0.02, 0.2, "assumption", "share of targeted manpower killed at full precision")
+    ops_per_capacity: float = pos(0.5, 0.2, 2.0, "assumption", "operations per step per unit capacity")
+    op_lethality: float = prob(0.05, 0.02, 0.2, "assumption", "share of targeted manpower killed at full precision")
     intel_weight: float = pos(1.5, 0.0, 3.0, f"assumption; {S000}: informing", "precision gain per informing share")
     abuse_rate: float = pos(4.0, 0.5, 10.0, f"{S000}: Djibo massacres 2020; {S001}: HRW 2025", "civilians per operation at zero discrimination")
     france_precision: float = prob(0.3, 0.0, 0.6, "assumption: air power and ISR", "precision bonus")
@@ -249,7 +249,7 @@ class CounterinsurgencyParams(Frozen):
     wagner_capacity: float = pos(0.5, 0.2, 1.5, f"{S000}: Wagner entered Mali early 2022", "capacity added to host")
     wagner_discrimination_penalty: float = prob(0.3, 0.0, 0.6, f"{S000}: discontent with Wagner", "discrimination lost")
     garrison_reinforcement: float = prob(0.01, 0.0, 0.05, "assumption", "share of budget turned into manpower per step")
-    militia_stipend: float = pos(0.02, 0.0, 0.1, "assumption", "million USD per week per unit sponsorship")
+    militia_stipend: float = pos(0.1, 0.0, 0.5, f"assumption; {S001}: Burkina's mass VDP levies", "million USD per week at full sponsorship")
 
 
 class TerritoryParams(Frozen):
@@ -257,31 +257,37 @@ class TerritoryParams(Frozen):
 
     reach_cells: float = pos(1.5, 0.5, 4.0, "assumption: a company patrols ~15-30 km", "cells (Gaussian sigma)")
     adapt_rate: float = prob(0.15, 0.05, 0.5, "assumption", "per step")
-    state_admin_reach: float = pos(3.0, 1.0, 8.0, "assumption", "cells")
-    state_admin_weight: float = pos(60.0, 10.0, 200.0, "assumption", "fighter-equivalents at a garrisoned town")
+    state_admin_reach: float = pos(2.0, 1.0, 6.0, "assumption", "cells")
+    state_admin_weight: float = pos(10.0, 3.0, 60.0, "assumption", "fighter-equivalents at a garrisoned town")
     support_weight: float = pos(1.0, 0.0, 3.0, "assumption: control needs acceptance", "")
     control_threshold: float = pos(3.0, 0.5, 10.0, "assumption", "fighter-equivalents per cell")
     contest_margin: float = pos(0.3, 0.1, 1.0, "assumption", "leader/second ratio minus 1")
+    split_size: int = Field(300, ge=100, le=2000, description="manpower at which a unit splits in two; seed 001: companies under battalions; assumption")
     move_cells: int = Field(2, ge=1, le=6, description="cells a unit can move per step; assumption")
+    offensive_range: int = Field(15, ge=2, le=40, description="cells within which a unit seeks out a rival; assumption")
+    offensive_rate: float = prob(0.3, 0.05, 0.8, f"{S000}: offensives such as Ndaki 2020", "per unit-step")
+    superiority_ratio: float = pos(0.8, 0.5, 2.0, "GeoContest (Cederman): attack only with local superiority", "own/target manpower")
     home_tether: float = pos(0.08, 0.0, 0.3, "assumption: katibas are local", "score per cell from home")
     core_ultimatum: float = pos(3.0, 0.0, 10.0, f"{S001}: the Macina tolerates no other group", "attraction to rivals in the core")
     core_expulsion: float = prob(0.3, 0.0, 0.8, f"{S001}: Kouffa gave ISGS seven days to leave", "rival influence removed per step where JNIM leads the core")
     siege_share: float = prob(0.6, 0.4, 0.9, f"{S002}: besieged population centres", "share of ring cells held")
     clash_rate: float = pos(0.4, 0.05, 2.0, "assumption", "clash hazard per contact per 100 fighters")
-    clash_lethality: float = prob(0.06, 0.01, 0.2, f"{S000}: 415 killed in 125 clashes 2019-2021", "share of the weaker side's local force")
+    clash_lethality: float = prob(0.025, 0.005, 0.1, f"{S000}: 415 killed in 125 clashes 2019-2021", "share of the weaker side's local force")
     town_attack_rate: float = prob(0.08, 0.01, 0.3, f"{S002}, {S003}: attacks on towns and bases", "per unit-step at full town focus")
 
 
 class EconomyParams(Frozen):
     """sim.economy: taxes, gold, smuggling, ransom, loot and strain."""
 
-    tax_base: float = pos(0.000004, 0.000001, 0.00002, "assumption", "million USD per resident-week at tax rate 1")
-    gold_yield: float = pos(0.03, 0.005, 0.1, f"{S000}: gold mines in Burkina offset lost taxes", "million USD per site-week")
+    tax_base: float = pos(0.000003, 0.000001, 0.00002, "assumption", "million USD per resident-week at tax rate 1")
+    gold_yield: float = pos(0.01, 0.002, 0.05, f"{S000}: gold mines in Burkina offset lost taxes", "million USD per site-week")
     smuggling_yield: float = pos(0.0008, 0.0001, 0.003, f"{S000}: smuggling networks", "million USD per road cell-week")
-    ransom_rate: float = prob(0.02, 0.0, 0.1, f"{S000}: ransoms from foreign hostages", "kidnappings per step per 1000 fighters")
+    ransom_rate: float = prob(0.005, 0.0, 0.03, f"{S000}: ransoms from foreign hostages", "kidnappings per step per 1000 fighters")
     ransom_size: float = pos(1.5, 0.2, 5.0, "assumption", "million USD")
-    loot_per_win: float = pos(0.05, 0.0, 0.3, f"{S000}: 40 vehicles captured at Ndaki", "million USD per won clash")
+    clash_cost: float = pos(0.03, 0.005, 0.1, "assumption: ammunition, fuel and vehicles spent", "million USD per clash per side")
+    loot_per_win: float = pos(0.02, 0.0, 0.2, f"{S000}: 40 vehicles captured at Ndaki", "million USD per won clash")
     reserve_weeks: float = pos(26.0, 4.0, 52.0, "assumption", "weeks of upkeep a group wants in reserve")
+    desertion_rate: float = prob(0.05, 0.01, 0.2, "RebelGroups (Nardin et al.): unpaid fighters leave", "share of fighters per step when nothing is paid")
     strain_effect: float = prob(0.6, 0.2, 0.9, f"{S000}: financial strain lowered intensity after 2022", "share of operations lost at full strain")
     predation_rate: float = prob(0.3, 0.0, 0.8, "RebelGroups (Nardin et al.): weaker groups loot", "extra grievance share under strain")
 

@@ -139,9 +139,10 @@ def _log_power(model, i, j) -> float:
 
 
 def _overlap(model, i, j) -> float:
+    """Shared ground: sum of the smaller share over sum of the larger share, 0 to 1."""
     si, sj = model.share[i], model.share[j]
-    smaller = min(si.sum(), sj.sum())
-    return float(np.minimum(si, sj).sum() / smaller) if smaller > 1e-9 else 0.0
+    larger = np.maximum(si, sj).sum()
+    return float(np.minimum(si, sj).sum() / larger) if larger > 1e-9 else 0.0
 
 
 def _base_hostility(model, a, b) -> float:
@@ -173,7 +174,7 @@ def update(model) -> None:
     book.mediation *= 0.8
     war = book.matrix == WAR
     manpower = np.array([model.factions[a.name].manpower + 50.0 for a in CAST])
-    pressure = book.losses_recent / manpower[None, :] * 100.0  # losses of column inflicted by row, per 100 men
+    pressure = book.losses_recent / manpower[None, :]  # recent losses of column inflicted by row, share of its men
     for i, j in book.pairs:
         a, b = CAST[i], CAST[j]
         fa, fb = model.factions[a.name], model.factions[b.name]

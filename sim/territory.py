@@ -13,21 +13,29 @@ What the seeds document:
 - Before 2019 JNIM and ISGS ran joint attacks on state forces (000).
 
 Assumptions of this module:
-- An actor's presence is the manpower of its units on a cell; influence relaxes
+- An actor's presence is the manpower of its units on a cell times a quality
+  factor (militias 0.5, French forces 2, others 1; an assumption); influence relaxes
   toward the presence smoothed by a Gaussian of ``reach_cells``. States add an
   administrative presence around their garrisoned towns, scaled by regime
   capacity; a foreign partner's presence counts for the host state.
-- Effective influence is influence x (1 + support_weight x local support). A
+- Effective influence is influence x (1 + support_weight x local sympathy). A
   cell is controlled by the leading actor when it passes ``control_threshold``
   and leads the runner-up by ``contest_margin``; otherwise, when two actors pass
   the threshold, it is contested.
 - Units move up to ``move_cells`` per step toward the best cell of a score
-  field (people, open ground, gold, roads, enemies to fight, state risk, towns
-  when the group's town focus is high, rivals inside the Macina core for JNIM),
-  tethered to their home area.
+  field: residents not under state control, gold, roads, non-state enemies
+  within ~50 km to fight, minus state force nearby and crowding by their own
+  units, plus garrisoned towns when the group's town focus is high and, for
+  JNIM, rivals inside the Macina core; tethered to their home area.
+- Offensives follow GeoContest's rule (attack only with local superiority):
+  each step, with probability offensive_rate x ops_factor, a jihadist unit heads
+  for the nearest unit of a rival jihadist group at war within ``offensive_range`` cells if its manpower
+  is at least ``superiority_ratio`` times the target's.
 - Two units of actors at war that are within one cell clash with a hazard that
-  grows with the smaller force; the stronger side tends to win; the loser
-  loses a share of its manpower and the winner takes loot.
+  grows with the smaller force; the stronger side tends to win (strength =
+  manpower x quality x momentum x leadership x infiltration bonus; quality 1
+  for jihadists and armies, 2 for French forces, 0.5 for militias, an
+  assumption); the loser loses a share of its manpower and the winner takes loot.
 """
 
 from __future__ import annotations
@@ -41,11 +49,12 @@ from sim.world import COUNTRY_CODES
 
 JNIM = INDEX["JNIM"]
 STATE_SIDE_KINDS = ("state", "partner", "militia")
+QUALITY = {"jihadist": 1.0, "state": 1.0, "partner": 2.0, "militia": 0.5}  # fighter-equivalents; assumption
 _COUNTRY_STATE = np.array([INDEX[STATE_OF_COUNTRY[c]] if c in STATE_OF_COUNTRY else -1 for c in COUNTRY_CODES])
 
 
 def presence(model) -> np.ndarray:
-    """Manpower of each actor per cell; partners' manpower is credited to the host state."""
+    """Fighter-equivalents (manpower x quality) of each actor per cell; partners count for the host state."""
     A = N_ACTORS
     H, W = model.world.shape
     pres = np.zeros((A, H * W))
@@ -60,7 +69,7 @@ def presence(model) -> np.ndarray:
                 continue
         idx.append(a)
         cells.append(cell)
-        men.append(u.manpower)
+        men.append(u.manpower * QUALITY[CAST[INDEX[u.faction]].kind])
     if idx:
         np.add.at(pres, (np.array(idx), np.array(cells)), np.array(men, dtype=float))
     return pres.reshape(A, H, W)
@@ -82,8 +91,8 @@ def update_influence(model) -> None:
     model.influence += p.adapt_rate * (target - model.influence)
     _expel_from_core(model)
 
-    support = getattr(model, "support_cell", None)
-    eff = model.influence * (1.0 + p.support_weight * support) if support is not None else model.influence.copy()
+    sympathy = getattr(model, "sympathy_cell", None)
+    eff = model.influence * (1.0 + p.support_weight * sympathy) if sympathy is not None else model.influence.copy()
     model.effective = eff
     top2 = np.partition(eff, -2, axis=0)[-2:]
     second, first = top2[0], top2[1]
@@ -174,16 +183,21 @@ def _score_fields(model) -> dict[str, np.ndarray]:
         if f.kind not in ("jihadist", "militia") or not f.active:
             continue
         i = f.index
-        enemies = sum(model.presence[j] for j in np.nonzero(war[i])[0]) if war[i].any() else 0.0
-        hunt = ndimage.gaussian_filter(enemies, 2.0) / 100.0 if np.ndim(enemies) else 0.0
+        hostile = np.nonzero(war[i])[0]
+        rivals = [j for j in hostile if CAST[j].kind in ("jihadist", "militia")]
+        enemies = model.presence[rivals].sum(axis=0) if rivals else np.zeros(w.shape)
+        guarded = [j for j in hostile if CAST[j].kind in ("state", "partner")]
+        enemy_share = model.share[guarded].sum(axis=0) if guarded else 0.0
+        hunt = np.minimum(ndimage.gaussian_filter(enemies, 4.0) / 20.0, 1.0)  # non-state rivals within ~50 km
+        crowding = ndimage.gaussian_filter(model.presence[i], 1.5) / 100.0
         focus = f.town_focus[w.country]
         score = (
-            1.0 * people
-            + 0.8 * (1.0 - model.share[i])
+            1.0 * people * (1.0 - enemy_share)
             + 0.6 * w.gold
             + 0.2 * w.road
-            + 0.6 * np.minimum(hunt, 1.0) * model.ops_factor(f.name)
+            + 1.0 * hunt * model.ops_factor(f.name) * (1.0 - focus)
             - 0.8 * np.minimum(state_risk, 2.0) * (1.0 - focus)
+            - 0.5 * crowding
             + 2.0 * focus * garrison_towns
         )
         if i == JNIM:
@@ -194,9 +208,11 @@ def _score_fields(model) -> dict[str, np.ndarray]:
 
 
 def move_units(model) -> None:
-    """Each non-state unit moves to the best cell within reach; state and partner units hold garrisons."""
+    """Non-state units go on the offensive against a weaker rival in range, or else move to the
+    best cell within reach; state and partner units hold their garrisons."""
     p = model.params.territory
     fields = _score_fields(model)
+    targets = _rival_positions(model)
     H, W = model.world.shape
     m = p.move_cells
     for u in model.units.shuffle():
@@ -204,13 +220,53 @@ def move_units(model) -> None:
         if score is None:
             continue
         r, c = u.pos
+        goal = _offensive_goal(model, u, targets.get(u.faction))
+        if goal is not None:
+            dr, dc = np.clip(goal[0] - r, -m, m), np.clip(goal[1] - c, -m, m)
+            u.pos = (int(r + dr), int(c + dc))
+            continue
         r0, r1, c0, c1 = max(r - m, 0), min(r + m + 1, H), max(c - m, 0), min(c + m + 1, W)
         window = score[r0:r1, c0:c1]
         rr, cc = np.mgrid[r0:r1, c0:c1]
         tether = p.home_tether * np.hypot(rr - u.home[0], cc - u.home[1])
-        noisy = window - tether + model.rng.gumbel(0.0, 0.3, window.shape)
+        noisy = window - tether + model.rng.gumbel(0.0, 0.05, window.shape)
         k = np.unravel_index(int(noisy.argmax()), window.shape)
         u.pos = (r0 + int(k[0]), c0 + int(k[1]))
+
+
+def _rival_positions(model) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Per jihadist faction, positions and manpower of the rival jihadist units it is at war with."""
+    war = model.relations.war_matrix()
+    units = [u for u in model.units if CAST[INDEX[u.faction]].kind == "jihadist" and u.manpower > 0]
+    if not units:
+        return {}
+    pos = np.array([u.pos for u in units])
+    men = np.array([u.manpower for u in units], dtype=float)
+    owner = np.array([INDEX[u.faction] for u in units])
+    out = {}
+    for f in model.factions.values():
+        if f.kind == "jihadist" and f.active:
+            mask = war[f.index, owner] > 0
+            if mask.any():
+                out[f.name] = (pos[mask], men[mask])
+    return out
+
+
+def _offensive_goal(model, unit, rivals):
+    """GeoContest-style attack: the nearest rival unit in range that this unit outmatches."""
+    p = model.params.territory
+    if rivals is None:
+        return None
+    pos, men = rivals
+    dist = np.abs(pos - np.array(unit.pos)).max(axis=1)
+    k = int(dist.argmin())
+    if dist[k] > p.offensive_range or dist[k] == 0:
+        return None
+    if unit.manpower < p.superiority_ratio * men[k]:
+        return None
+    if model.rng.random() >= p.offensive_rate * model.ops_factor(unit.faction):
+        return None
+    return tuple(pos[k])
 
 
 # ---------------------------------------------------------------------- clashes
@@ -219,7 +275,8 @@ def move_units(model) -> None:
 def _strength(model, u, enemy: str) -> float:
     f = model.factions[u.faction]
     bonus = 1.0 + 0.5 * f.infiltration.get(enemy, 0.0)
-    return u.manpower * (1.0 + 0.5 * np.tanh(f.momentum)) * (0.5 + 0.5 * f.leadership) * bonus
+    quality = QUALITY[f.kind]
+    return u.manpower * quality * (1.0 + 0.5 * np.tanh(f.momentum)) * (0.5 + 0.5 * f.leadership) * bonus
 
 
 def resolve_clashes(model) -> None:
@@ -301,6 +358,9 @@ def _fight(model, attacker, defender, at_town: bool) -> None:
     loot = model.params.economy.loot_per_win * (5.0 if at_town and win else 1.0)
     if CAST[i].kind in ("jihadist", "militia"):
         wf.treasury += loot
+    cost = model.params.economy.clash_cost
+    wf.treasury = max(0.0, wf.treasury - cost)
+    lf.treasury = max(0.0, lf.treasury - cost)
     notes = f"{attacker.katiba} attacks {defender.katiba}"
     kind = ev.BATTLE
     if at_town:

@@ -6,9 +6,8 @@ roads. Static fields are read-only numpy arrays shared by every model built at
 the same resolution in a process; the model copies the ones it changes.
 
 Assumptions (documented in docs/ODD.md):
-- A region's population (seeds/population.yaml) is spread over its cells inside
-  the bounding box in proportion to the share of the region's area that lies
-  inside, weighted by terrain (delta and savanna denser, desert edge and parks
+- A region's population inside the bounding box (seeds/population.yaml,
+  ``population_in_bbox``) is spread over its cells, weighted by terrain (delta and savanna denser, desert edge and parks
   sparser) and doubled along main roads; towns hold their own population.
 - Every cell of a region has the region's ethnic shares.
 - Cells that no polygon covers take the region of the nearest covered cell.
@@ -88,13 +87,6 @@ def build_world(geo: GeoData, resolution: float) -> World:
     return _cache[key]
 
 
-def _polygon_area_km2(ring) -> float:
-    xy = np.asarray(ring)
-    x, y = xy[:, 0], xy[:, 1]
-    deg2 = 0.5 * abs(np.dot(x, np.roll(y, 1)) - np.dot(y, np.roll(x, 1)))
-    return deg2 * KM_PER_DEG**2 * np.cos(np.radians(y.mean()))
-
-
 def _rasterise(points: np.ndarray, ring, shape) -> np.ndarray:
     return MplPath(np.asarray(ring)).contains_points(points).reshape(shape)
 
@@ -126,12 +118,10 @@ def _build(geo: GeoData, res: float) -> World:
     region_names = tuple(r.name for r in geo.regions)
     region_country = tuple(r.country for r in geo.regions)
     region = np.full((H, W), -1, dtype=np.int16)
-    region_poly_area = np.zeros(len(geo.regions))
     for i, r in enumerate(geo.regions):
         for ring in r.polygons:
             inside = _rasterise(points, ring, (H, W)) & (region < 0)
             region[inside] = i
-            region_poly_area[i] += _polygon_area_km2(ring)
     if (region < 0).any() and (region >= 0).any():
         _, (ri, ci) = ndimage.distance_transform_edt(region < 0, return_indices=True)
         region = region[ri, ci]
@@ -150,7 +140,7 @@ def _build(geo: GeoData, res: float) -> World:
     town_cells = []
     for i, t in enumerate(geo.towns):
         r, c = _cell(lat, lon, res, t.lat, t.lon, (H, W))
-        if town[r, c] < 0 or geo.towns[town[r, c]].population < t.population:
+        if t.inside and (town[r, c] < 0 or geo.towns[town[r, c]].population < t.population):
             town[r, c] = i
         town_cells.append((r, c))
     gold = np.zeros((H, W), dtype=bool)
@@ -171,8 +161,7 @@ def _build(geo: GeoData, res: float) -> World:
         mask = region == i
         if p is None or not mask.any():
             continue
-        inside_share = min(1.0, area[mask].sum() / max(region_poly_area[i], 1e-9))
-        total = p.population * inside_share
+        total = p.population
         town_pop = np.zeros((H, W))
         for k, t in enumerate(geo.towns):
             rc = town_cells[k]

@@ -1,0 +1,99 @@
+"""Mechanism 3: truce and pact logic (seed 000: cooperation, war, truce, renewed war; local pacts)."""
+
+from sim import relations
+from sim.actors import INDEX
+
+JNIM, ISGS = INDEX["JNIM"], INDEX["ISGS"]
+NEIGHBOURS = [
+    {"actor": "JNIM", "near": "Midpost", "manpower": 200, "count": 2, "ethnic": {"fulani": 1.0}},
+    {"actor": "ISGS", "near": "Southpost", "manpower": 200, "count": 2, "ethnic": {"fulani": 1.0}},
+    {"actor": "FAMa", "near": "Westtown", "manpower": 100},
+    {"actor": "Niger army", "near": "Eastville", "manpower": 100},
+]
+COOPERATION = [{"pair": ["JNIM", "ISGS"], "state": "cooperation"}]
+
+
+def _states(m, steps):
+    seen = []
+    for _ in range(steps):
+        m.step()
+        s = m.relations.state("JNIM", "ISGS")
+        if not seen or seen[-1] != s:
+            seen.append(s)
+    return seen
+
+
+def test_central_command_pressure_turns_cooperation_into_war(make_toy):
+    calm = make_toy(forces=NEIGHBOURS, relations=COOPERATION)
+    assert _states(calm, 30) == ["cooperation"]
+    pushed = make_toy(forces=NEIGHBOURS, relations=COOPERATION, factions={"ISGS": {"central_hostility": 1.0}})
+    seen = _states(pushed, 30)
+    assert seen[0] == "tension" and "war" in seen
+
+
+def test_mediation_lowers_hostility(make_toy):
+    m = make_toy(forces=NEIGHBOURS, relations=COOPERATION, factions={"ISGS": {"central_hostility": 1.0}})
+    relations.update(m)
+    before = m.relations.hostility[JNIM, ISGS]
+    m.relations.mediate("JNIM", "ISGS", 1.0)
+    relations.update(m)
+    assert m.relations.hostility[JNIM, ISGS] < before - 0.5
+
+
+def test_strain_and_weariness_bring_a_truce(make_toy):
+    war = [{"pair": ["JNIM", "ISGS"], "state": "war"}]
+    rested = make_toy(forces=NEIGHBOURS, relations=war)
+    for _ in range(20):
+        relations.update(rested)
+    assert rested.relations.state("JNIM", "ISGS") == "war"
+    tired = make_toy(forces=NEIGHBOURS, relations=war)
+    tired.relations.losses_total[JNIM, ISGS] = tired.relations.losses_total[ISGS, JNIM] = 400.0
+    for f in ("JNIM", "ISGS"):
+        tired.factions[f].strain = 1.0
+    for _ in range(60):
+        relations.update(tired)
+        if tired.relations.state("JNIM", "ISGS") == "truce":
+            break
+    assert tired.relations.state("JNIM", "ISGS") == "truce"
+
+
+def test_truce_breaks_on_an_attack_and_on_a_shift_in_power(make_toy):
+    truce = [{"pair": ["JNIM", "ISGS"], "state": "truce"}]
+    m = make_toy(forces=NEIGHBOURS, relations=truce)
+    m.relations.incident("JNIM", "ISGS")
+    relations.update(m)
+    assert m.relations.state("JNIM", "ISGS") == "war"
+
+    m = make_toy(forces=NEIGHBOURS, relations=truce)
+    m.relations.truce_power[JNIM, ISGS] = m.relations.truce_power[ISGS, JNIM] = 0.0
+    for u in m.units_of("JNIM"):
+        u.manpower = 20  # ISGS now outnumbers JNIM ten to one
+    for _ in range(40):
+        relations.update(m)
+    assert m.relations.state("JNIM", "ISGS") == "war"
+
+
+def test_truce_settles_into_a_pact(make_toy):
+    truce = [{"pair": ["JNIM", "ISGS"], "state": "truce"}]
+    m = make_toy(forces=NEIGHBOURS, relations=truce)
+    for f in ("JNIM", "ISGS"):
+        m.factions[f].strain = 1.0
+    m.relations.losses_total[JNIM, ISGS] = 500.0
+    for _ in range(m.params.relations.pact_after_steps + 2):
+        relations.update(m)
+    assert m.relations.state("JNIM", "ISGS") == "pact"
+
+
+def test_clashes_only_once_cooperation_has_ended(make_toy):
+    close = [dict(u, near="Midpost") for u in NEIGHBOURS[:2]] + NEIGHBOURS[2:]
+    m = make_toy(forces=close, relations=COOPERATION)
+    war = make_toy(forces=close, relations=[{"pair": ["JNIM", "ISGS"], "state": "war"}])
+    during_cooperation = at_war = 0
+    for _ in range(15):
+        cooperating = m.relations.state("JNIM", "ISGS") == "cooperation"
+        m.step()
+        war.step()
+        if cooperating:
+            during_cooperation += m.clashes[JNIM, ISGS] + m.clashes[ISGS, JNIM]
+        at_war += war.clashes[JNIM, ISGS] + war.clashes[ISGS, JNIM]
+    assert during_cooperation == 0 and at_war > 0

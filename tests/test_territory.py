@@ -1,0 +1,96 @@
+"""Mechanism 5: influence, control, contested cells, the Macina core, attacks on towns (seeds 000-003)."""
+
+import numpy as np
+
+from sim import territory
+from sim.actors import INDEX
+
+JNIM, ISGS, FAMA = INDEX["JNIM"], INDEX["ISGS"], INDEX["FAMa"]
+
+
+def _settle(m, steps=15):
+    for _ in range(steps):
+        territory.update_influence(m)
+
+
+def test_control_follows_armed_presence(make_toy):
+    m = make_toy()
+    _settle(m)
+    unit = next(u for u in m.units if u.faction == "JNIM")
+    r, c = unit.pos
+    before = m.influence[JNIM, r, c]
+    for u in m.units_of("JNIM"):
+        u.manpower = 2000
+    _settle(m)
+    assert m.influence[JNIM, r, c] > 5 * before
+    assert m.control[r, c] == JNIM
+    for u in m.units_of("JNIM"):
+        u.remove()
+    _settle(m, 40)
+    assert m.control[r, c] != JNIM
+
+
+def test_equal_forces_make_contested_cells(make_toy):
+    forces = [{"actor": "JNIM", "near": "Midpost", "manpower": 400, "ethnic": {"fulani": 1.0}},
+              {"actor": "ISGS", "near": "Midpost", "manpower": 400, "ethnic": {"fulani": 1.0}},
+              {"actor": "Niger army", "near": "Eastville", "manpower": 50}]
+    m = make_toy(forces=forces)
+    _settle(m)
+    assert m.contested.any()
+    r, c = m.units_of("JNIM")[0].pos
+    assert m.contested[r, c]
+
+
+def test_macina_core_expels_rivals(make_toy):
+    """ISGS in the delta (the toy's Macina core) loses influence where JNIM leads there."""
+    w = make_toy().world
+    core = np.argwhere(w.macina_core)
+    assert len(core)
+    forces = [{"actor": "JNIM", "near": "Midpost", "manpower": 600, "ethnic": {"fulani": 1.0}},
+              {"actor": "ISGS", "near": "Midpost", "manpower": 300, "ethnic": {"fulani": 1.0}},
+              {"actor": "Niger army", "near": "Eastville", "manpower": 50}]
+    r, c = map(int, core[len(core) // 2])
+
+    def isgs_in_core(expulsion):
+        m = make_toy(forces=forces, mechanisms={"territory": {"core_expulsion": expulsion}})
+        for u in m.units:
+            if u.faction in ("JNIM", "ISGS"):
+                u.pos = (r, c)
+        _settle(m)
+        return m.influence[ISGS][w.macina_core].sum()
+
+    assert isgs_in_core(0.6) < 0.5 * isgs_in_core(0.0)
+
+
+def test_town_focus_brings_attacks_on_garrisons(make_toy):
+    forces = [{"actor": "JNIM", "near": "Westtown", "manpower": 300, "count": 2, "ethnic": {"fulani": 1.0}},
+              {"actor": "FAMa", "near": "Westtown", "manpower": 300},
+              {"actor": "Niger army", "near": "Eastville", "manpower": 50}]
+
+    def town_attacks(focus):
+        m = make_toy(seed=4, forces=forces)
+        attacks = 0
+        for _ in range(60):
+            m._new_step_accumulators()
+            for u in m.units_of("JNIM") + m.units_of("FAMa"):
+                u.pos, u.manpower = m.units_of("FAMa")[0].home, 300
+            m.factions["JNIM"].town_focus[:] = focus
+            territory.resolve_clashes(m)
+            attacks += m.clashes[JNIM, FAMA]
+        return attacks
+
+    assert town_attacks(1.0) > town_attacks(0.0) + 3
+
+
+def test_units_move_toward_people_and_stay_near_home(make_toy):
+    m = make_toy()
+    territory.update_influence(m)
+    homes = {u.unique_id: u.home for u in m.units}
+    for _ in range(10):
+        territory.move_units(m)
+    for u in m.units:
+        if u.faction in ("JNIM", "ISGS"):
+            dr, dc = u.pos[0] - homes[u.unique_id][0], u.pos[1] - homes[u.unique_id][1]
+            assert np.hypot(dr, dc) <= 10 * m.params.territory.move_cells
+    garrison = m.units_of("FAMa")[0]
+    assert garrison.pos == garrison.home  # state garrisons hold their towns
