@@ -69,7 +69,8 @@ class ArmedUnit(mesa.Agent):
         katiba: str | None = None,
     ):
         super().__init__(model)
-        self.faction = faction
+        self._faction = faction
+        model.units_changed()
         self.katiba = katiba or faction
         self.pos = (int(pos[0]), int(pos[1]))
         self.home = self.pos
@@ -79,6 +80,19 @@ class ArmedUnit(mesa.Agent):
         self.ethnic = np.asarray(ethnic, dtype=float)
         self.hardline = float(hardline)
         self.loyalty = float(loyalty)
+
+    @property
+    def faction(self) -> str:
+        return self._faction
+
+    @faction.setter
+    def faction(self, name: str) -> None:
+        self._faction = name
+        self.model.units_changed()
+
+    def remove(self) -> None:
+        super().remove()
+        self.model.units_changed()
 
     @property
     def fulani_share(self) -> float:

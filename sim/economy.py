@@ -14,7 +14,8 @@ Assumptions of this module:
 - Weekly income of a non-state group = tax_base x tax_rate x residents it is
   exposed to x (1 - refusal) + gold_yield per gold cell x its influence share +
   smuggling_yield per road cell x its share + Poisson ransoms + outside funding.
-  Militias receive a stipend from their state's sponsorship instead of taxes.
+  Militias receive a stipend from their state's sponsorship (and half the gold
+  yield of sites they hold) instead of taxes.
 - Upkeep = manpower x upkeep_per_fighter; the treasury never goes negative.
   When income and treasury cannot pay it, a share desertion_rate x unpaid/upkeep
   of the fighters leaves. Recruitment and mobilisation slow as a group nears
@@ -59,8 +60,7 @@ def collect_income(model) -> None:
         elif f.kind == "militia":
             sponsor = model.factions[STATE_OF_COUNTRY[CAST[i].country]].regime
             stipend = model.params.counterinsurgency.militia_stipend * (sponsor.militia_sponsorship if sponsor else 0.0)
-            local = p.tax_base * 0.05 * (pop_c * model.exposure[:, i]).sum()
-            income = stipend + local + 0.5 * p.gold_yield * model.share[i][n_gold].sum()
+            income = stipend + 0.5 * p.gold_yield * model.share[i][n_gold].sum()
             upkeep = manpower * militia_upkeep(f)
         else:
             f.income = f.upkeep = f.strain = 0.0

@@ -211,8 +211,17 @@ class LiptakoModel(mesa.Model):
 
     # ------------------------------------------------------------------ queries
 
-    def units_of(self, name: str):
-        return [u for u in self.agents_by_type.get(ArmedUnit, []) if u.faction == name]
+    def units_changed(self) -> None:
+        self._units_by_faction = None
+
+    def units_of(self, name: str) -> list[ArmedUnit]:
+        """The units of one faction (cached until a unit is created, removed or changes sides)."""
+        if getattr(self, "_units_by_faction", None) is None:
+            groups: dict[str, list[ArmedUnit]] = {}
+            for u in self.agents_by_type.get(ArmedUnit, []):
+                groups.setdefault(u.faction, []).append(u)
+            self._units_by_faction = groups
+        return list(self._units_by_faction.get(name, ()))
 
     @property
     def units(self):
@@ -229,8 +238,10 @@ class LiptakoModel(mesa.Model):
         """Share of operations a group can still fund (seed 000: strain lowered intensity)."""
         return 1.0 - self.params.economy.strain_effect * self.factions[name].strain
 
-    def remove_unit(self, unit: ArmedUnit):
-        unit.remove()
+    def release(self) -> None:
+        """Drop Mesa 3.3.1's class-level per-model id counter (``Agent._ids``), which otherwise
+        keeps every finished model alive; call once a run's outputs have been collected."""
+        mesa.Agent._ids.pop(self, None)
 
     # ------------------------------------------------------------------ schedule
 

@@ -255,12 +255,12 @@ class CounterinsurgencyParams(Frozen):
 class TerritoryParams(Frozen):
     """sim.territory: influence, control, the Macina core, towns and sieges."""
 
-    reach_cells: float = pos(1.5, 0.5, 4.0, "assumption: a company patrols ~15-30 km", "cells (Gaussian sigma)")
+    reach_cells: float = pos(2.0, 0.5, 4.0, "assumption: a company patrols ~20-40 km", "cells (Gaussian sigma)")
     adapt_rate: float = prob(0.15, 0.05, 0.5, "assumption", "per step")
     state_admin_reach: float = pos(2.0, 1.0, 6.0, "assumption", "cells")
     state_admin_weight: float = pos(10.0, 3.0, 60.0, "assumption", "fighter-equivalents at a garrisoned town")
     support_weight: float = pos(1.0, 0.0, 3.0, "assumption: control needs acceptance", "")
-    control_threshold: float = pos(3.0, 0.5, 10.0, "assumption", "fighter-equivalents per cell")
+    control_threshold: float = pos(1.5, 0.5, 10.0, "assumption", "fighter-equivalents per cell")
     contest_margin: float = pos(0.3, 0.1, 1.0, "assumption", "leader/second ratio minus 1")
     split_size: int = Field(300, ge=100, le=2000, description="manpower at which a unit splits in two; seed 001: companies under battalions; assumption")
     move_cells: int = Field(2, ge=1, le=6, description="cells a unit can move per step; assumption")

@@ -96,8 +96,10 @@ def run(scenario: Scenario, geo: GeoData | None = None, seed: int | None = None,
     counts["displaced_total"] = round(model.displaced_total)
     counts["civilians_killed_total"] = round(model.civilians_killed_total)
     counts["fighters_killed_total"] = round(model.fighters_killed_total)
-    return RunResult(scenario, master, run_seed, model.history, model.relation_history, model.log.rows,
-                     model.rasters, model.world.lat, model.world.lon, wall, counts, geo)
+    result = RunResult(scenario, master, run_seed, model.history, model.relation_history, model.log.rows,
+                       model.rasters, model.world.lat, model.world.lon, wall, counts, geo)
+    model.release()
+    return result
 
 
 # ---------------------------------------------------------------------- writing
