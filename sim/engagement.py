@@ -41,7 +41,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-from sim.actors import CAST, ETHNIC_GROUPS, FULANI, INDEX, N_ACTORS
+from sim.actors import CAST, ETHNIC_GROUPS, FULANI, N_ACTORS, STATE_OF_COUNTRY
+from sim.agents import ArmedUnit
 from sim.economy import affordable_growth, militia_upkeep
 from sim.world import COUNTRY_CODES
 
@@ -194,8 +195,6 @@ def _recruit(model) -> None:
 
 def _split(model, unit) -> None:
     """A company that outgrows its size splits; the new one keeps the make-up and a new home."""
-    from sim.agents import ArmedUnit
-
     half = unit.manpower // 2
     unit.manpower -= half
     H, W = model.world.shape
@@ -267,7 +266,7 @@ def _mobilise(model) -> None:
         if not fac.active or model.ruler[c] < 0:
             continue
         threat = model.grievance[c, model.ruler[c]] + 0.5 * model.polarisation[model.comm_group[c], fulani_idx].max()
-        sponsor = model.factions[_state_of(m)].regime
+        sponsor = model.factions[STATE_OF_COUNTRY[CAST[militia[c]].country]].regime
         boost = 1.0 + (sponsor.militia_sponsorship if sponsor else 0.0)
         rate = p.mobilisation_rate * boost * _sigmoid((threat - p.mobilisation_threshold) / 0.1)
         rate *= affordable_growth(fac, militia_upkeep(fac))
@@ -282,17 +281,9 @@ def _mobilise(model) -> None:
             max(units, key=lambda u: u.manpower).absorb(n, _one_hot(model.comm_group[c]))
         else:
             pos = tuple(_refuges(model)[region])
-            from sim.agents import ArmedUnit
-
             u = ArmedUnit(model, m, pos, n, _one_hot(model.comm_group[c]), 0.3, 0.8,
                           f"{m} ({model.world.region_names[region]})")
             u.establishment = n
-
-
-def _state_of(militia: str) -> str:
-    from sim.actors import STATE_OF_COUNTRY, info
-
-    return STATE_OF_COUNTRY[info(militia).country]
 
 
 def _one_hot(g: int) -> np.ndarray:
