@@ -25,7 +25,8 @@ Assumptions of this module:
 - Units move up to ``move_cells`` per step toward the best cell of a score
   field: residents not under state control, gold, roads, non-state enemies
   within ~50 km to fight, minus state force nearby and crowding by their own
-  units, plus garrisoned towns when the group's town focus is high and, for
+  units, plus garrisoned towns (a little always, for raids on posts, and much
+  more when the group's town focus is high) and, for
   JNIM, rivals inside the Macina core; tethered to their home area.
 - Offensives follow GeoContest's rule (attack only with local superiority):
   each step, with probability offensive_rate x ops_factor, a jihadist unit heads
@@ -198,7 +199,7 @@ def _score_fields(model) -> dict[str, np.ndarray]:
             + 1.0 * hunt * model.ops_factor(f.name) * (1.0 - focus)
             - 0.8 * np.minimum(state_risk, 2.0) * (1.0 - focus)
             - 0.5 * crowding
-            + 2.0 * focus * garrison_towns
+            + (0.3 + 2.0 * focus) * garrison_towns
         )
         if i == JNIM:
             rivals = sum(model.presence[j] for j, a in enumerate(CAST) if a.kind in ("jihadist", "militia") and j != JNIM)
