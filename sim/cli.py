@@ -3,6 +3,7 @@
     liptako run SCENARIO.yaml [--seed N] [--out DIR] [--no-plots] [--quiet]
     liptako validate SCENARIO.yaml [...]
     liptako params [--mechanism NAME]
+    liptako ...      further subcommands from sim/commands/
 
 Exit status: 0 on success, 2 for bad input (a malformed scenario, an unknown
 town), 1 for any other failure.
@@ -112,7 +113,19 @@ def build_parser() -> argparse.ArgumentParser:
     q = sub.add_parser("params", help="list mechanism parameters with defaults, ranges and sources")
     q.add_argument("--mechanism", default=None)
     q.set_defaults(func=_cmd_params)
+    for module in _command_modules():
+        module.register(sub)
     return p
+
+
+def _command_modules():
+    import importlib
+    import pkgutil
+
+    from sim import commands
+
+    names = sorted(m.name for m in pkgutil.iter_modules(commands.__path__))
+    return [importlib.import_module(f"sim.commands.{n}") for n in names]
 
 
 def main(argv: list[str] | None = None) -> int:
