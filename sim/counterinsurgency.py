@@ -21,7 +21,8 @@ Assumptions of this module:
 - Each operation also kills Poisson(abuse_rate x (1 - discrimination) x (0.3 +
   2 x anti_fulani_bias x Fulani share)) civilians near the target, chosen among
   residents with Fulani over-weighted by the bias. In Burkina half of these
-  abuses are by the VDP once it exists; in Mali half by Wagner while present.
+  abuses are by the VDP once it exists; in Mali half by Wagner or Africa Corps
+  while present.
 - Garrisons recover toward their establishment strength at a rate set by budget.
 - Coups and partner movements are dated events applied by :mod:`sim.exogenous`.
 """

@@ -19,8 +19,9 @@ Assumptions of this module:
   pull toward it: pull = logistic(base_pull + sum of weighted driver gaps, the
   rival's value minus its own). Drivers are computed from the groups' strategies,
   central ties, leadership, momentum, infiltration, strain, the unit's Fulani
-  share times its own group's pacts with militias polarised against the
-  Fulani, and the caste tension of the Fulani community where it stands.
+  share times its own group's truces and pacts with militias (each counting
+  0.5 plus the militia's people's polarisation against the Fulani, capped at
+  1), and the caste tension of the Fulani community where it stands.
 - Fighters leave in a trickle: Binomial(manpower, trickle_rate x pull) join the
   rival's nearest unit. Loyalty erodes with pull and recovers slowly; a unit
   whose loyalty falls below ``whole_unit_threshold`` changes sides whole.

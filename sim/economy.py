@@ -21,8 +21,9 @@ Assumptions of this module:
   of the fighters leaves. Recruitment and mobilisation slow as a group nears
   the size its (smoothed) income can pay for (:func:`affordable_growth`).
 - Strain = 1 - treasury / (reserve_weeks x upkeep), clipped to [0, 1]. Strain
-  scales down recruitment, clashes and town attacks (``ops_factor``), raises
-  predation (grievance) and defection.
+  scales down clashes, offensives, reprisals and the turn to towns
+  (``ops_factor`` = 1 - strain_effect x strain), raises predation (grievance)
+  and defection; recruitment is limited by affordability instead.
 """
 
 from __future__ import annotations

@@ -26,13 +26,17 @@ Assumptions of this module:
   toward an actor regardless of exposure; mapped to cells, it sets where an
   actor's presence is accepted (control) and who joins it (recruitment:
   recruit_rate x residents x the actor's influence share x sympathy, summed
-  over a 5 x 5 window around each unit).
+  over a 5 x 5 window around each unit, times the group's affordable growth
+  (:func:`sim.economy.affordable_growth`) and 1 + its central pull, and shared
+  among the group's units in the window in proportion to their manpower).
 - Tax refusal follows Epstein (2002): a community refuses its ruler when
   grievance minus legitimacy minus risk aversion x P(punished) passes a
-  threshold, with P(punished) = 1 - exp(-k x exposure x coercion / (1 + own militia)).
-  Coercion (1 - restraint) therefore raises short-term compliance.
+  threshold, with P(punished) = 1 - exp(-arrest_k x exposure x (1.2 - restraint)
+  / (1 + 5 x exposure to the community's own militia)). Coercion therefore
+  raises short-term compliance, and a militia of one's own emboldens refusal.
 - Communities with a militia of their own mobilise it when grievance against a
-  jihadist ruler, plus polarisation against the Fulani, passes a threshold: at
+  jihadist ruler plus half their polarisation against the Fulani passes a
+  threshold (logistic, width 0.1), limited by what the militia can pay for: at
   mobilisation_rate x (1 + state sponsorship) x residents exposed to the ruler.
 """
 
@@ -102,7 +106,7 @@ def update_attitudes(model) -> None:
     exposure = np.asarray(model.residents @ share_flat.T) / pop_c[:, None]
     model.exposure = exposure
 
-    per_1000 = model.civ_killed / (pop_c[:, None] / 1000.0)
+    per_1000 = model.civ_killed_last / (pop_c[:, None] / 1000.0)
     model.killed_recent = model.killed_recent * 0.9 + per_1000
     model.fear = np.clip(model.fear * (1 - p.fear_decay) + p.fear_per_killing * per_1000.sum(axis=1), 0.0, 1.0)
 

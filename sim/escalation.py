@@ -25,7 +25,8 @@ Assumptions of this module:
   the perpetrator's ethnic base (see :func:`sim.counterinsurgency.kill_civilians`);
   polarisation decays slowly.
 - Town focus of a jihadist group in a country is a logistic function of the log
-  ratio of its manpower there to the state side's (half at ``town_focus_ratio``).
+  ratio of its manpower there to the state side's (half at ``town_focus_ratio``),
+  times its ops_factor (a strained group cannot afford assaults).
 """
 
 from __future__ import annotations

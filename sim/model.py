@@ -86,6 +86,7 @@ class LiptakoModel(mesa.Model):
         self._applied_events: set[str] = set()
         self._town_tree = cKDTree(np.column_stack([[t.lat for t in geo.towns], [t.lon for t in geo.towns]]))
         self._new_step_accumulators()
+        self.civ_killed_last = self.civ_killed.copy()
         territory.update_influence(self)
         engagement.update_attitudes(self)
         self.history: list[dict] = []
@@ -277,6 +278,7 @@ class LiptakoModel(mesa.Model):
             u.remove()
         self.danger = self.danger * 0.8 + self.violence
         self.civilians_killed_total += self.civ_killed.sum()
+        self.civ_killed_last = self.civ_killed  # communities react to these at the next step
         self.fighters_killed_total += self.fatalities.sum()
 
     # ------------------------------------------------------------------ outputs

@@ -183,7 +183,7 @@ class EngagementParams(Frozen):
     refusal_threshold: float = pos(0.35, 0.1, 0.8, "assumption", "net grievance")
     refusal_width: float = pos(0.1, 0.03, 0.3, "assumption", "net grievance")
     informing_rate: float = prob(0.3, 0.05, 0.8, f"assumption; {S000}: informing is a killable offence", "share of supporters")
-    flee_rate: float = prob(0.02, 0.005, 0.08, "assumption", "share of residents per step at fear 1")
+    flee_rate: float = prob(0.02, 0.005, 0.08, "assumption", "share of residents per step at fear 1, x (0.3 + local danger)")
     fear_decay: float = prob(0.08, 0.02, 0.3, "assumption", "per step")
     fear_per_killing: float = pos(0.5, 0.1, 2.0, "assumption", "fear per civilian killed per 1000 residents")
     mobilisation_rate: float = prob(0.0002, 0.00005, 0.001, f"assumption; {S000}: Zarma, Tuareg, Arab militias rose against ISGS", "share of residents per step")
@@ -224,6 +224,7 @@ class RelationParams(Frozen):
     weariness_weight: float = pos(0.004, 0.001, 0.02, "assumption", "truce desire per accumulated fatality")
     mediation_weight: float = pos(1.0, 0.2, 3.0, f"{S000}: 2019 and 2023 mediation attempts", "per mediation strength")
     ethnic_weight: float = pos(1.5, 0.5, 3.0, f"{S000}: ethnic militias at war with Fulani", "hostility per polarisation")
+    siege_weight: float = pos(1.0, 0.2, 3.0, f"{S000}: the Niono agreement broke the siege of Farabougou", "truce desire when besieged")
     grievance_weight: float = pos(1.5, 0.5, 3.0, f"{S001}: FAMa massacres of Tuareg", "hostility per base grievance")
     tension_threshold: float = param(0.6, 0.3, 1.2, "assumption", "hostility")
     war_threshold: float = param(1.0, 0.7, 2.0, "assumption", "hostility")
@@ -243,12 +244,12 @@ class CounterinsurgencyParams(Frozen):
     ops_per_capacity: float = pos(0.5, 0.2, 2.0, "assumption", "operations per step per unit capacity")
     op_lethality: float = prob(0.05, 0.02, 0.2, "assumption", "share of targeted manpower killed at full precision")
     intel_weight: float = pos(1.5, 0.0, 3.0, f"assumption; {S000}: informing", "precision gain per informing share")
-    abuse_rate: float = pos(4.0, 0.5, 10.0, f"{S000}: Djibo massacres 2020; {S001}: HRW 2025", "civilians per operation at zero discrimination")
+    abuse_rate: float = pos(4.0, 0.5, 10.0, f"{S000}: Djibo massacres 2020; {S001}: HRW 2025", "civilians per operation at zero precision, x (0.3 + 2 x bias x Fulani share)")
     france_precision: float = prob(0.3, 0.0, 0.6, "assumption: air power and ISR", "precision bonus")
     france_capacity: float = pos(0.6, 0.2, 1.5, f"{S000}: French offensive April 2020", "capacity added to host")
     wagner_capacity: float = pos(0.5, 0.2, 1.5, f"{S000}: Wagner entered Mali early 2022", "capacity added to host")
     wagner_discrimination_penalty: float = prob(0.3, 0.0, 0.6, f"{S000}: discontent with Wagner", "discrimination lost")
-    garrison_reinforcement: float = prob(0.01, 0.0, 0.05, "assumption", "share of budget turned into manpower per step")
+    garrison_reinforcement: float = prob(0.01, 0.0, 0.05, "assumption", "chance per step that each missing soldier is replaced, at a budget of 0.5")
     militia_stipend: float = pos(0.1, 0.0, 0.5, f"assumption; {S001}: Burkina's mass VDP levies", "million USD per week at full sponsorship")
 
 
@@ -272,7 +273,7 @@ class TerritoryParams(Frozen):
     core_expulsion: float = prob(0.3, 0.0, 0.8, f"{S001}: Kouffa gave ISGS seven days to leave", "rival influence removed per step where JNIM leads the core")
     siege_share: float = prob(0.6, 0.4, 0.9, f"{S002}: besieged population centres", "share of ring cells held")
     clash_rate: float = pos(0.4, 0.05, 2.0, "assumption", "clash hazard per contact per 100 fighters")
-    clash_lethality: float = prob(0.025, 0.005, 0.1, f"{S000}: 415 killed in 125 clashes 2019-2021", "share of the weaker side's local force")
+    clash_lethality: float = prob(0.025, 0.005, 0.1, f"{S000}: 415 killed in 125 clashes 2019-2021", "share of the loser's unit killed at equal strength (x 0.5 + 0.5 x strength ratio); winner loses 0.3 of it")
     town_attack_rate: float = prob(0.08, 0.01, 0.3, f"{S002}, {S003}: attacks on towns and bases", "per unit-step at full town focus")
 
 
@@ -296,7 +297,7 @@ class EscalationParams(Frozen):
     """sim.escalation: reprisals, massacres, polarisation and the shift to towns."""
 
     reprisal_rate: float = prob(0.25, 0.05, 0.6, f"{S000}: massacres after tax refusal", "per step at full refusal and no restraint")
-    massacre_size: float = pos(8.0, 2.0, 30.0, f"{S000}: over 100 killed at Tchoma Bangou and Zaroumdareye", "mean civilians per 1000 residents")
+    massacre_size: float = pos(8.0, 2.0, 30.0, f"{S000}: over 100 killed at Tchoma Bangou and Zaroumdareye", "mean civilians per massacre (geometric)")
     massacre_cap: int = Field(200, ge=10, le=1000, description="largest massacre (civilians); seed 000 over 160 at Solhan/Tadaryat")
     collaboration_killing: float = prob(0.1, 0.01, 0.3, f"{S000}: informers killed at checkpoints", "per step at full informing")
     militia_reprisal_rate: float = prob(0.05, 0.0, 0.2, f"{S000}: Zarma attacks on Fulani villages", "per militia unit-step at polarisation 1")

@@ -17,13 +17,17 @@ States: cooperation, tension, war, truce, pact (non-aggression).
 
 Assumptions of this module (after GeoContest's grim trigger, Cederman):
 - Hostility H of a pair = base (fixed for jihadist vs state: 3; jihadist vs
-  militia: 0.5 + ethnic polarisation; militia vs its state: grievance of the
-  militia's people against it - 0.5) + competition for the same residents
-  (overlap of influence shares) + central-command hostility (jihadist pairs)
-  + recent defections and losses between them - shared-enemy pressure -
-  mediation.
+  militia: 0.5 + ethnic_weight x polarisation of the militia's people against
+  the Fulani; militia vs its state: grievance_weight x grievance of the
+  militia's people against it - 0.5) + competition_weight x overlap of their
+  influence shares (x 0.3 for pairs of different kinds) + central-command
+  hostility (jihadist pairs) + recent defections and losses between them -
+  shared-enemy pressure (losses both suffer from a common enemy, as a share of
+  their manpower) - mediation.
 - Truce desire D = accumulated losses + mean strain + shared-enemy pressure +
-  mediation + the jihadist's pact propensity (toward militias) + siege pressure.
+  mediation + the jihadist's pact propensity (toward militias) + siege_weight
+  when the jihadist besieges a town where the militia has units (Farabougou
+  before the Niono agreement).
 - cooperation -> tension when H > tension_threshold; tension -> cooperation
   when H < calm_threshold; tension -> war when H > war_threshold or on a clash
   (an incident); war -> truce with probability truce_rate when D - H >
@@ -145,6 +149,19 @@ def _overlap(model, i, j) -> float:
     return float(np.minimum(si, sj).sum() / larger) if larger > 1e-9 else 0.0
 
 
+def _besieges(model, jihadist: str, militia: str) -> float:
+    """1 when ``jihadist`` besieges a town with a unit of ``militia`` within 3 cells."""
+    j = INDEX[jihadist]
+    towns = [k for k, actor in model.besieged.items() if actor == j]
+    if not towns:
+        return 0.0
+    cells = model.world.town_cells[towns]
+    for u in model.units_of(militia):
+        if (np.abs(cells - np.array(u.pos)).max(axis=1) <= 3).any():
+            return 1.0
+    return 0.0
+
+
 def _base_hostility(model, a, b) -> float:
     rp = model.params.relations
     kinds = {a.kind, b.kind}
@@ -196,8 +213,9 @@ def update(model) -> None:
         )
         pact_bent = 0.0
         if {a.kind, b.kind} == {"jihadist", "militia"}:
-            jih = fa if a.kind == "jihadist" else fb
+            jih, mil = (fa, fb) if a.kind == "jihadist" else (fb, fa)
             pact_bent = jih.strategy.pact_propensity if jih.strategy else 0.0
+            pact_bent += rp.siege_weight * _besieges(model, jih.name, mil.name)
         D = (
             rp.weariness_weight * (book.losses_total[i, j] + book.losses_total[j, i])
             + rp.strain_weight * 0.5 * (fa.strain + fb.strain)

@@ -14,7 +14,7 @@ What the seeds document:
 
 Assumptions of this module:
 - An actor's presence is the manpower of its units on a cell times a quality
-  factor (militias 0.5, French forces 2, others 1; an assumption); influence relaxes
+  factor (militias 0.5, foreign partners 2, others 1; an assumption); influence relaxes
   toward the presence smoothed by a Gaussian of ``reach_cells``. States add an
   administrative presence around their garrisoned towns, scaled by regime
   capacity; a foreign partner's presence counts for the host state.
@@ -35,7 +35,7 @@ Assumptions of this module:
 - Two units of actors at war that are within one cell clash with a hazard that
   grows with the smaller force; the stronger side tends to win (strength =
   manpower x quality x momentum x leadership x infiltration bonus; quality 1
-  for jihadists and armies, 2 for French forces, 0.5 for militias, an
+  for jihadists and armies, 2 for foreign partners, 0.5 for militias, an
   assumption); the loser loses a share of its manpower and the winner takes loot.
 """
 
@@ -144,7 +144,7 @@ def _log_town_changes(model, previous) -> None:
 
 
 def _update_sieges(model) -> None:
-    """A garrisoned town whose surroundings a jihadist group holds is besieged (seeds 000, 002)."""
+    """A town of 15,000 or more whose surroundings a jihadist group holds is besieged (seeds 000, 002)."""
     p = model.params.territory
     w = model.world
     H, W = w.shape

@@ -133,8 +133,11 @@ def _build(geo: GeoData, res: float) -> World:
     terrain = np.full((H, W), t_index["sahel"], dtype=np.int8)
     terrain[LAT >= geo.desert_edge_min_lat] = t_index["desert_edge"]
     terrain[LAT < geo.savanna_max_lat] = t_index["sudan_savanna"]
-    for a in geo.terrain_areas:
-        terrain[_rasterise(points, a.polygon, (H, W))] = t_index[a.terrain]
+    classed = np.zeros((H, W), dtype=bool)
+    for a in geo.terrain_areas:  # the first listed area wins where areas overlap
+        inside = _rasterise(points, a.polygon, (H, W)) & ~classed
+        terrain[inside] = t_index[a.terrain]
+        classed |= inside
 
     town = np.full((H, W), -1, dtype=np.int16)
     town_cells = []

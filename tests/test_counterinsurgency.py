@@ -2,7 +2,7 @@
 
 import datetime as dt
 
-from sim import counterinsurgency, exogenous
+from sim import counterinsurgency, engagement, exogenous
 from sim.actors import INDEX
 from sim.params import Coup, PartnerArrival, PartnerExit
 
@@ -26,8 +26,7 @@ def _abuse_run(make_toy, discrimination, steps=25):
         m._new_step_accumulators()
         counterinsurgency.state_operations(m)
         killed += m.civ_killed[:, FAMA].sum()
-        from sim import engagement
-
+        m._finish_step()
         engagement.update_attitudes(m)
     return m, killed
 

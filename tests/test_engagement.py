@@ -65,7 +65,7 @@ def test_state_abuse_makes_jnim_the_protector_of_fulani(make_toy):
     fulani = m.comm_fulani
     engagement.update_attitudes(m)
     before = m.legitimacy[fulani, JNIM].copy()
-    m.civ_killed[fulani, FAMA] = 200.0  # an abusive state operation against Fulani
+    m.civ_killed_last[fulani, FAMA] = 200.0  # an abusive state operation against Fulani, last step
     engagement.update_attitudes(m)
     control = make_toy()
     engagement.update_attitudes(control)
@@ -92,3 +92,19 @@ def test_fear_drives_displacement_and_population_is_conserved(make_toy):
     engagement._displace(m)
     assert m.displaced_total > 0
     assert np.isclose(m.pop.sum(), total)
+
+
+def test_killings_feed_back_into_fear_flight_and_grievance_at_the_next_step(make_toy):
+    from sim.counterinsurgency import kill_civilians
+
+    m = make_toy()
+    m.step()
+    fulani_cell = next(u.pos for u in m.units_of("FAMa"))
+    kill_civilians(m, "FAMa", fulani_cell, 0, 300, notes="test massacre")  # during a step
+    victims = m.comm_id[0, fulani_cell[0] * m.world.shape[1] + fulani_cell[1]]
+    before = m.grievance[victims, FAMA]
+    m._finish_step()
+    m.step()
+    assert m.fear[victims] > 0.05
+    assert m.grievance[victims, FAMA] > before
+    assert m.displaced_total > 0
