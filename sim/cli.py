@@ -22,11 +22,12 @@ EXIT_BAD_INPUT = 2
 
 def _cmd_run(args) -> int:
     from sim.geodata import load_geodata
-    from sim.runner import run, write_results
+    from sim.runner import check_out_root, run, write_results
 
     scenario = load_scenario(args.scenario)
     geo = load_geodata()
     _check_places(scenario, geo, args.scenario)
+    check_out_root(args.out)  # a bad --out fails now, not after the run
     result = run(scenario, geo, seed=args.seed, progress=not args.quiet)
     folder = write_results(result, Path(args.out), plots=not args.no_plots)
     timeline = ", ".join(f"{d} {s}" for d, s in result.relation_timeline())
@@ -40,27 +41,9 @@ def _cmd_run(args) -> int:
 
 def _check_places(scenario, geo, path) -> None:
     """Every town a unit or partner base names must exist in seeds/places.yaml."""
-    names = {t.name.casefold() for t in geo.towns}
-    problems = []
-    for k, u in enumerate(scenario.forces):
-        if u.near.casefold() not in names:
-            problems.append(f"{path}: forces.{k}.near: unknown town {u.near!r}")
-    for k, e in enumerate(scenario.events):
-        for b in getattr(e, "bases", []) or []:
-            if b.casefold() not in names:
-                problems.append(f"{path}: events.{k}.bases: unknown town {b!r}")
-        for j, u in enumerate(getattr(e, "units", []) or []):
-            if u.near.casefold() not in names:
-                problems.append(f"{path}: events.{k}.units.{j}.near: unknown town {u.near!r}")
-    if problems:
-        import difflib
+    from sim.scenario_io import check_places
 
-        hint = []
-        for p in problems:
-            name = p.rsplit("'", 2)[-2]
-            match = difflib.get_close_matches(name, [t.name for t in geo.towns], n=1)
-            hint.append(p + (f" (did you mean {match[0]!r}?)" if match else ""))
-        raise ScenarioError("\n".join(hint))
+    check_places(scenario, geo, path)
 
 
 def _cmd_validate(args) -> int:

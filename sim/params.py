@@ -11,9 +11,11 @@ encodes, or the word "assumption" for a modelling choice.
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 from typing import Annotated, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from sim.actors import (
     ACTOR_NAMES,
@@ -58,6 +60,21 @@ class Frozen(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _unknown(kind: str, names, known) -> str:
+    """'unknown actor 'JNMI' (did you mean 'JNIM'?); expected one of [...]'."""
+    shown = []
+    for n in names:
+        match = difflib.get_close_matches(str(n), [str(k) for k in known], n=1)
+        shown.append(repr(n) + (f" (did you mean {match[0]!r}?)" if match else ""))
+    return f"unknown {kind} {', '.join(shown)}; expected one of {list(known)}"
+
+
+def _misfit(message: str, at: tuple = ()) -> PydanticCustomError:
+    """A validation error located at key path ``at`` below the validated value (pydantic would put a
+    model-level or dict-key check at the parent; sim.scenario_io appends ``at`` to find the line)."""
+    return PydanticCustomError("scenario", message, {"at": tuple(at)})
+
+
 # --------------------------------------------------------------------------------------
 # Actor-level settings
 # --------------------------------------------------------------------------------------
@@ -92,7 +109,7 @@ class Unit(Frozen):
     @classmethod
     def _known_actor(cls, v):
         if v not in ACTOR_NAMES:
-            raise ValueError(f"unknown actor {v!r}; expected one of {list(ACTOR_NAMES)}")
+            raise ValueError(_unknown("actor", [v], ACTOR_NAMES))
         return v
 
     @field_validator("ethnic")
@@ -100,7 +117,7 @@ class Unit(Frozen):
     def _shares(cls, v):
         bad = [k for k in v if k not in ETHNIC_GROUPS]
         if bad:
-            raise ValueError(f"unknown ethnic group(s) {bad}; expected {list(ETHNIC_GROUPS)}")
+            raise _misfit(_unknown("ethnic group", bad, ETHNIC_GROUPS), (bad[0],))
         if any(x < 0 for x in v.values()) or abs(sum(v.values()) - 1.0) > 1e-3:
             raise ValueError("ethnic shares must be non-negative and sum to 1")
         return v
@@ -123,7 +140,7 @@ class Faction(Frozen):
     def _infiltration(cls, v):
         for k, x in v.items():
             if k not in ACTOR_NAMES:
-                raise ValueError(f"unknown actor {k!r}")
+                raise _misfit(_unknown("actor", [k], ACTOR_NAMES), (k,))
             if not 0.0 <= x <= 1.0:
                 raise ValueError(f"infiltration of {k!r} must lie in [0, 1], got {x}")
         return v
@@ -155,7 +172,7 @@ class RelationInit(Frozen):
     def _pair(cls, v):
         for a in v:
             if a not in ACTOR_NAMES:
-                raise ValueError(f"unknown actor {a!r}")
+                raise ValueError(_unknown("actor", [a], ACTOR_NAMES))
         if v[0] == v[1]:
             raise ValueError("a relation needs two different actors")
         return v
@@ -346,7 +363,7 @@ class PartnerArrival(_Event):
     @classmethod
     def _p(cls, v):
         if v not in PARTNER_NAMES:
-            raise ValueError(f"unknown partner {v!r}; expected one of {list(PARTNER_NAMES)}")
+            raise ValueError(_unknown("partner", [v], PARTNER_NAMES))
         return v
 
 
@@ -368,7 +385,7 @@ class LeaderKilled(_Event):
     @classmethod
     def _a(cls, v):
         if v not in JIHADIST_NAMES:
-            raise ValueError(f"unknown jihadist actor {v!r}; expected one of {list(JIHADIST_NAMES)}")
+            raise ValueError(_unknown("jihadist actor", [v], JIHADIST_NAMES))
         return v
 
 
@@ -401,7 +418,7 @@ class MilitiaFounded(_Event):
     @classmethod
     def _m(cls, v):
         if v not in MILITIA_NAMES:
-            raise ValueError(f"unknown militia {v!r}; expected one of {list(MILITIA_NAMES)}")
+            raise ValueError(_unknown("militia", [v], MILITIA_NAMES))
         return v
 
 
@@ -419,7 +436,7 @@ class StrategyChange(_Event):
     def _keys(cls, v):
         bad = [k for k in v if k not in Strategy.model_fields]
         if bad:
-            raise ValueError(f"unknown strategy field(s) {bad}; expected {list(Strategy.model_fields)}")
+            raise _misfit(_unknown("strategy field", bad, list(Strategy.model_fields)), (bad[0],))
         Strategy(**v)  # range check
         return v
 
@@ -436,7 +453,8 @@ Event = Annotated[
 
 
 class Scenario(Frozen):
-    name: str = Field(min_length=1, max_length=80, pattern=r"^[A-Za-z0-9_.-]+$")
+    # names the results folder: no path separators, and no leading dot (temporary folders are dot-prefixed)
+    name: str = Field(min_length=1, max_length=80, pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
     description: str = ""
     start: dt.date = dt.date(2017, 3, 2)
     end: dt.date = dt.date(2025, 12, 31)
@@ -456,7 +474,7 @@ class Scenario(Frozen):
     def _factions(cls, v):
         bad = [k for k in v if k not in JIHADIST_NAMES + MILITIA_NAMES]
         if bad:
-            raise ValueError(f"unknown non-state actor(s) {bad}; expected {list(JIHADIST_NAMES + MILITIA_NAMES)}")
+            raise _misfit(_unknown("non-state actor", bad, JIHADIST_NAMES + MILITIA_NAMES), (bad[0],))
         return v
 
     @field_validator("states")
@@ -464,25 +482,29 @@ class Scenario(Frozen):
     def _states(cls, v):
         bad = [k for k in v if k not in STATE_NAMES]
         if bad:
-            raise ValueError(f"unknown state actor(s) {bad}; expected {list(STATE_NAMES)}")
+            raise _misfit(_unknown("state actor", bad, STATE_NAMES), (bad[0],))
         return v
 
     @model_validator(mode="after")
     def _consistent(self):
         if self.end <= self.start:
-            raise ValueError(f"end {self.end} must be after start {self.start}")
+            raise _misfit(f"end {self.end} must be after start {self.start}", ("end",))
         if (self.end - self.start).days < self.step_days:
-            raise ValueError("the run is shorter than one step")
+            raise _misfit(f"the run ({(self.end - self.start).days} days) is shorter than one step "
+                          f"({self.step_days} days)", ("step_days",))
         ids = [e.id for e in self.events]
-        dup = sorted({i for i in ids if ids.count(i) > 1})
-        if dup:
-            raise ValueError(f"duplicate event id(s) {dup}")
-        for e in self.events:
+        for k, i in enumerate(ids):
+            if i in ids[:k]:
+                raise _misfit(f"duplicate event id {i!r} (also events.{ids.index(i)})", ("events", k, "id"))
+        for k, e in enumerate(self.events):
             if not self.start <= e.date <= self.end:
-                raise ValueError(f"event {e.id!r} on {e.date} lies outside the run {self.start} to {self.end}")
+                raise _misfit(f"event {e.id!r} on {e.date} lies outside the run {self.start} to {self.end}",
+                              ("events", k, "date"))
         pairs = [frozenset(r.pair) for r in self.relations]
-        if len(set(pairs)) != len(pairs):
-            raise ValueError("a pair appears twice in relations")
+        for k, pair in enumerate(pairs):
+            if pair in pairs[:k]:
+                raise _misfit(f"the pair {sorted(pair)} appears twice in relations (also relations."
+                              f"{pairs.index(pair)})", ("relations", k, "pair"))
         return self
 
     @property
