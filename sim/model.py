@@ -81,6 +81,7 @@ class LiptakoModel(mesa.Model):
         self.danger = np.zeros((H, W))
         self.intel = np.zeros((H, W))
         self.besieged: dict[int, int] = {}  # town index -> besieging actor
+        self.siege_towns = np.array([k for k, t in enumerate(geo.towns) if t.population >= 15000 and t.inside])
         self.polarisation = np.zeros((N_GROUPS, N_GROUPS))
         self.relations = relations.RelationBook(self, scenario.relations)
         self._applied_events: set[str] = set()

@@ -81,14 +81,15 @@ def update_influence(model) -> None:
     p = model.params.territory
     w = model.world
     model.presence = presence(model)
-    target = ndimage.gaussian_filter(model.presence, sigma=(0, p.reach_cells, p.reach_cells), truncate=3.0)
-    for f in model.factions.values():
-        if f.kind == "state" and f.active and f.regime is not None:
-            garrisons = (model.presence[f.index] > 0) & (w.town >= 0)
-            admin = ndimage.gaussian_filter(garrisons.astype(float), sigma=p.state_admin_reach, truncate=3.0)
-            admin *= 2 * np.pi * p.state_admin_reach**2  # peak ~1 at an isolated garrison
+    model.smoothed = _smooth(model.presence, p.reach_cells)  # also read by movement
+    target = model.smoothed.copy()
+    states = [f for f in model.factions.values() if f.kind == "state" and f.active and f.regime is not None]
+    if states:
+        garrisons = np.stack([(model.presence[f.index] > 0) & (w.town >= 0) for f in states]).astype(float)
+        admin = _smooth(garrisons, p.state_admin_reach) * (2 * np.pi * p.state_admin_reach**2)  # ~1 at a garrison
+        for k, f in enumerate(states):
             country_mask = w.country == COUNTRY_CODES.index(CAST[f.index].country)
-            target[f.index] += p.state_admin_weight * f.regime.capacity * np.minimum(admin, 1.5) * country_mask
+            target[f.index] += p.state_admin_weight * f.regime.capacity * np.minimum(admin[k], 1.5) * country_mask
     model.influence += p.adapt_rate * (target - model.influence)
     _expel_from_core(model)
 
@@ -108,6 +109,15 @@ def update_influence(model) -> None:
     if model.steps > 0:
         _log_town_changes(model, previous)
     _update_sieges(model)
+
+
+def _smooth(layers: np.ndarray, sigma: float) -> np.ndarray:
+    """Gaussian smoothing of each non-empty 2-D layer of a stack (empty layers stay zero)."""
+    out = np.zeros_like(layers)
+    busy = np.nonzero(layers.reshape(len(layers), -1).any(axis=1))[0]
+    if len(busy):
+        out[busy] = ndimage.gaussian_filter(layers[busy], sigma=(0, sigma, sigma), truncate=3.0)
+    return out
 
 
 def _expel_from_core(model) -> None:
@@ -147,16 +157,13 @@ def _update_sieges(model) -> None:
     """A town of 15,000 or more whose surroundings a jihadist group holds is besieged (seeds 000, 002)."""
     p = model.params.territory
     w = model.world
-    H, W = w.shape
+    towns = model.siege_towns
+    rows, cols = w.town_cells[towns, 0], w.town_cells[towns, 1]
     held = {}
-    for k, t in enumerate(w.geo.towns):
-        if t.population < 15000:
-            continue
-        r, c = w.town_cells[k]
-        ring = model.control[max(r - 2, 0): r + 3, max(c - 2, 0): c + 3]
-        for j in (INDEX["JNIM"], INDEX["ISGS"]):
-            if (ring == j).mean() >= p.siege_share and model.control[r, c] != j:
-                held[k] = j
+    for j in (INDEX["JNIM"], INDEX["ISGS"]):
+        ring = ndimage.uniform_filter((model.control == j).astype(float), size=5, mode="constant")[rows, cols]
+        for k in towns[(ring >= p.siege_share) & (model.control[rows, cols] != j)]:
+            held[int(k)] = j
     for k, j in held.items():
         if model.besieged.get(k) != j:
             model.log.add(model, ev.OTHER, ev.acled_actor(CAST[j].name), "", cell=tuple(w.town_cells[k]),
@@ -171,103 +178,111 @@ def _update_sieges(model) -> None:
 
 
 def _score_fields(model) -> dict[str, np.ndarray]:
+    """Per non-state faction, the attractiveness of every cell (see the module docstring)."""
     p = model.params.territory
     w = model.world
     total = model.pop.sum(axis=0)
     people = np.log1p(total) / np.log1p(total.max() + 1)
-    state_side = sum(model.presence[i] for i, a in enumerate(CAST) if a.kind in ("state", "partner"))
-    state_risk = ndimage.gaussian_filter(state_side, 2.0) / 50.0
-    garrison_towns = ndimage.maximum_filter(((state_side > 0) & (w.town >= 0)).astype(float), size=3)
-    war = model.relations.war_matrix()
+    kinds = np.array([a.kind for a in CAST])
+    state_layers = np.isin(kinds, ("state", "partner"))
+    state_risk = model.smoothed[state_layers].sum(axis=0) / 50.0
+    garrison_towns = ndimage.maximum_filter(((model.presence[state_layers].sum(axis=0) > 0) & (w.town >= 0))
+                                            .astype(float), size=3)
+    base = people, 0.6 * w.gold + 0.2 * w.road, np.minimum(state_risk, 2.0)
+    war = model.relations.war_matrix() > 0
+    non_state = np.isin(kinds, ("jihadist", "militia"))
+    far = np.zeros_like(model.presence)  # rivals sensed within ~50 km
+    far[non_state] = _smooth(model.presence[non_state], 4.0)
     fields = {}
     for f in model.factions.values():
         if f.kind not in ("jihadist", "militia") or not f.active:
             continue
         i = f.index
-        hostile = np.nonzero(war[i])[0]
-        rivals = [j for j in hostile if CAST[j].kind in ("jihadist", "militia")]
-        enemies = model.presence[rivals].sum(axis=0) if rivals else np.zeros(w.shape)
-        guarded = [j for j in hostile if CAST[j].kind in ("state", "partner")]
-        enemy_share = model.share[guarded].sum(axis=0) if guarded else 0.0
-        hunt = np.minimum(ndimage.gaussian_filter(enemies, 4.0) / 20.0, 1.0)  # non-state rivals within ~50 km
-        crowding = ndimage.gaussian_filter(model.presence[i], 1.5) / 100.0
+        rivals = war[i] & non_state
+        guarded = war[i] & state_layers
+        enemy_share = model.share[guarded].sum(axis=0)
+        hunt = np.minimum(far[rivals].sum(axis=0) / 20.0, 1.0)
+        crowding = model.smoothed[i] / 100.0
         focus = f.town_focus[w.country]
         score = (
-            1.0 * people * (1.0 - enemy_share)
-            + 0.6 * w.gold
-            + 0.2 * w.road
+            base[0] * (1.0 - enemy_share)
+            + base[1]
             + 1.0 * hunt * model.ops_factor(f.name) * (1.0 - focus)
-            - 0.8 * np.minimum(state_risk, 2.0) * (1.0 - focus)
+            - 0.8 * base[2] * (1.0 - focus)
             - 0.5 * crowding
             + (0.3 + 2.0 * focus) * garrison_towns
         )
         if i == JNIM:
-            rivals = sum(model.presence[j] for j, a in enumerate(CAST) if a.kind in ("jihadist", "militia") and j != JNIM)
-            score = score + p.core_ultimatum * w.macina_core * (ndimage.gaussian_filter(rivals, 2.0) > 1.0)
+            others = non_state.copy()
+            others[JNIM] = False
+            score = score + p.core_ultimatum * w.macina_core * (model.smoothed[others].sum(axis=0) > 1.0)
         fields[f.name] = score
     return fields
 
 
 def move_units(model) -> None:
     """Non-state units go on the offensive against a weaker rival in range, or else move to the
-    best cell within reach; state and partner units hold their garrisons."""
+    best cell within reach; state and partner units hold their garrisons. All units decide at
+    once from the fields of the start of the phase."""
     p = model.params.territory
     fields = _score_fields(model)
-    targets = _rival_positions(model)
+    units = [u for u in model.units if u.faction in fields]
+    if not units:
+        return
     H, W = model.world.shape
     m = p.move_cells
-    for u in model.units.shuffle():
-        score = fields.get(u.faction)
-        if score is None:
-            continue
-        r, c = u.pos
-        goal = _offensive_goal(model, u, targets.get(u.faction))
-        if goal is not None:
-            dr, dc = np.clip(goal[0] - r, -m, m), np.clip(goal[1] - c, -m, m)
-            u.pos = (int(r + dr), int(c + dc))
-            continue
-        r0, r1, c0, c1 = max(r - m, 0), min(r + m + 1, H), max(c - m, 0), min(c + m + 1, W)
-        window = score[r0:r1, c0:c1]
-        rr, cc = np.mgrid[r0:r1, c0:c1]
-        tether = p.home_tether * np.hypot(rr - u.home[0], cc - u.home[1])
-        noisy = window - tether + model.rng.gumbel(0.0, 0.05, window.shape)
-        k = np.unravel_index(int(noisy.argmax()), window.shape)
-        u.pos = (r0 + int(k[0]), c0 + int(k[1]))
-
-
-def _rival_positions(model) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Per jihadist faction, positions and manpower of the rival jihadist units it is at war with."""
-    war = model.relations.war_matrix()
-    units = [u for u in model.units if CAST[INDEX[u.faction]].kind == "jihadist" and u.manpower > 0]
-    if not units:
-        return {}
+    names = list(fields)
+    stack = np.stack([fields[n] for n in names])
+    which = np.array([names.index(u.faction) for u in units])
     pos = np.array([u.pos for u in units])
-    men = np.array([u.manpower for u in units], dtype=float)
-    owner = np.array([INDEX[u.faction] for u in units])
-    out = {}
-    for f in model.factions.values():
-        if f.kind == "jihadist" and f.active:
-            mask = war[f.index, owner] > 0
-            if mask.any():
-                out[f.name] = (pos[mask], men[mask])
-    return out
+    home = np.array([u.home for u in units])
+    dr, dc = np.mgrid[-m:m + 1, -m:m + 1]
+    rows = pos[:, 0, None] + dr.ravel()[None]
+    cols = pos[:, 1, None] + dc.ravel()[None]
+    inside = (rows >= 0) & (rows < H) & (cols >= 0) & (cols < W)
+    rows, cols = np.clip(rows, 0, H - 1), np.clip(cols, 0, W - 1)
+    value = stack[which[:, None], rows, cols]
+    value -= p.home_tether * np.hypot(rows - home[:, 0, None], cols - home[:, 1, None])
+    value += model.rng.gumbel(0.0, 0.05, value.shape)
+    value[~inside] = -np.inf
+    best = value.argmax(axis=1)
+    new_rows, new_cols = rows[np.arange(len(units)), best], cols[np.arange(len(units)), best]
+    goals = _offensive_goals(model, units, pos)
+    for k, u in enumerate(units):
+        goal = goals.get(k)
+        if goal is not None:
+            r, c = u.pos
+            u.pos = (int(r + np.clip(goal[0] - r, -m, m)), int(c + np.clip(goal[1] - c, -m, m)))
+        else:
+            u.pos = (int(new_rows[k]), int(new_cols[k]))
 
 
-def _offensive_goal(model, unit, rivals):
-    """GeoContest-style attack: the nearest rival unit in range that this unit outmatches."""
+def _offensive_goals(model, units, pos) -> dict[int, tuple[int, int]]:
+    """GeoContest-style attacks: for each jihadist unit that goes on the offensive this step, the
+    nearest unit of a rival jihadist group at war, within range, that it outmatches."""
     p = model.params.territory
-    if rivals is None:
-        return None
-    pos, men = rivals
-    dist = np.abs(pos - np.array(unit.pos)).max(axis=1)
-    k = int(dist.argmin())
-    if dist[k] > p.offensive_range or dist[k] == 0:
-        return None
-    if unit.manpower < p.superiority_ratio * men[k]:
-        return None
-    if model.rng.random() >= p.offensive_rate * model.ops_factor(unit.faction):
-        return None
-    return tuple(pos[k])
+    war = model.relations.war_matrix() > 0
+    owner = np.array([INDEX[u.faction] for u in units])
+    men = np.array([u.manpower for u in units], dtype=float)
+    jihadist = np.array([CAST[o].kind == "jihadist" for o in owner])
+    goals = {}
+    if not jihadist.any():
+        return goals
+    for f in model.factions.values():
+        if f.kind != "jihadist" or not f.active:
+            continue
+        mine = np.nonzero(owner == f.index)[0]
+        targets = np.nonzero(jihadist & war[f.index, owner] & (men > 0))[0]
+        if not len(mine) or not len(targets):
+            continue
+        dist = np.abs(pos[mine, None, :] - pos[None, targets, :]).max(axis=2)
+        nearest = dist.argmin(axis=1)
+        d = dist[np.arange(len(mine)), nearest]
+        go = ((d > 0) & (d <= p.offensive_range) & (men[mine] >= p.superiority_ratio * men[targets[nearest]])
+              & (model.rng.random(len(mine)) < p.offensive_rate * model.ops_factor(f.name)))
+        for k in np.nonzero(go)[0]:
+            goals[int(mine[k])] = tuple(pos[targets[nearest[k]]])
+    return goals
 
 
 # ---------------------------------------------------------------------- clashes
