@@ -174,25 +174,27 @@ def community_actions(model) -> None:
 def _recruit(model) -> None:
     p = model.params.engagement
     total = model.pop.sum(axis=0)
-    for name, f in model.factions.items():
-        if f.kind not in ("jihadist", "militia") or not f.active:
-            continue
+    recruiters = [f for f in model.factions.values()
+                  if f.kind in ("jihadist", "militia") and f.active and model.units_of(f.name)]
+    if not recruiters:
+        return
+    idx = [f.index for f in recruiters]
+    window = (1, 5, 5)
+    pools = ndimage.uniform_filter(total * model.share[idx] * model.sympathy_cell[idx], size=window, mode="constant") * 25
+    owns = ndimage.uniform_filter(model.presence[idx], size=window, mode="constant") * 25
+    for k, f in enumerate(recruiters):
         units = f.units
-        if not units:
-            continue
-        i = f.index
-        pool = ndimage.uniform_filter(total * model.share[i] * model.sympathy_cell[i], size=5, mode="constant") * 25
-        own = ndimage.uniform_filter(model.presence[i], size=5, mode="constant") * 25
         upkeep = f.strategy.upkeep_per_fighter * (1.0 if f.kind == "jihadist" else 0.3)
         rate = p.recruit_rate * affordable_growth(f, upkeep) * (1.0 + f.central_pull)  # a global brand draws recruits
-        for u in units:
-            r, c = u.pos
-            expected = rate * pool[r, c] * u.manpower / max(own[r, c], u.manpower)
-            n = int(model.rng.poisson(expected))
+        rows, cols = np.array([u.pos for u in units]).T
+        men = np.array([u.manpower for u in units], dtype=float)
+        expected = rate * pools[k, rows, cols] * men / np.maximum(owns[k, rows, cols], men)
+        for u, n in zip(units, model.rng.poisson(expected)):
             if n:
-                local = model.pop[:, r, c] * _sympathy_by_group(model, r, c, i)
+                r, c = u.pos
+                local = model.pop[:, r, c] * _sympathy_by_group(model, r, c, f.index)
                 mix = local / local.sum() if local.sum() > 0 else u.ethnic
-                u.absorb(n, mix)
+                u.absorb(int(n), mix)
             if u.manpower > model.params.territory.split_size:
                 _split(model, u)
 
