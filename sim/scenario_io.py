@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import difflib
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import get_args
@@ -63,23 +64,27 @@ class StrictLoader(yaml.SafeLoader):
         self._depth = 0
         self._nodes = 0
         self._sizes: dict[int, int] = {}  # id(node) -> nodes under it, aliases expanded; set once complete
+        self._where_of: dict[int, str] = {}  # id(scalar node) -> 'key.path: ', for construction errors
 
     def compose_node(self, parent, index):
         if self.check_event(yaml.AliasEvent):
             event = self.peek_event()
             target = self.anchors.get(event.anchor)
             if target is not None and id(target) not in self._sizes:
-                raise ComposerError(None, None, f"alias *{event.anchor} refers to a collection that contains it",
-                                    event.start_mark)
+                raise ComposerError(None, None, f"{self._where(index)}alias *{event.anchor} refers to a collection "
+                                    "that contains it", event.start_mark)
             node = super().compose_node(parent, index)
             self._count(self._sizes[id(node)], event.start_mark)
             return node
         self._depth += 1
         if self._depth > MAX_DEPTH:
-            raise ComposerError(None, None, f"nesting deeper than {MAX_DEPTH} levels", self.peek_event().start_mark)
+            raise ComposerError(None, None, f"{self._where()}nesting deeper than {MAX_DEPTH} levels",
+                                self.peek_event().start_mark)
         self._path.append(index.value if isinstance(index, yaml.Node) else index)
         before = self._nodes
         node = super().compose_node(parent, index)
+        if isinstance(node, yaml.ScalarNode) and index is not None:
+            self._where_of[id(node)] = self._where()
         self._count(1, node.start_mark)
         self._sizes[id(node)] = self._nodes - before
         if isinstance(node, yaml.MappingNode):
@@ -91,7 +96,16 @@ class StrictLoader(yaml.SafeLoader):
     def _count(self, n, mark):
         self._nodes += n
         if self._nodes > MAX_NODES:
-            raise ComposerError(None, None, f"more than {MAX_NODES} values once aliases are expanded", mark)
+            raise ComposerError(None, None, f"{self._where()}more than {MAX_NODES} values once aliases are expanded",
+                                mark)
+
+    def _where(self, index=None) -> str:
+        """'key.path: ' of the node being composed (its first levels), for messages."""
+        path = [p for p in self._path[1:] if p is not None]  # [0] is the root's None
+        if isinstance(index, yaml.Node):
+            path.append(index.value)
+        shown = ".".join(str(p) for p in path[:4]) + (".(...)" if len(path) > 4 else "")
+        return f"{shown}: " if shown else ""
 
     def _no_duplicate_keys(self, node):
         seen = {}
@@ -100,7 +114,7 @@ class StrictLoader(yaml.SafeLoader):
                 continue
             first = seen.setdefault((key.tag, key.value), key)
             if first is not key:
-                dotted = ".".join(str(p) for p in self._path[1:] + [key.value])  # [0] is the root's None
+                dotted = ".".join(str(p) for p in self._path[1:] + [key.value] if p is not None)
                 raise ComposerError(None, None, f"{dotted}: duplicate key (first at line {first.start_mark.line + 1})",
                                     key.start_mark)
 
@@ -110,24 +124,25 @@ class StrictLoader(yaml.SafeLoader):
         except (ValueError, OverflowError) as exc:
             shown = node.value if isinstance(node, yaml.ScalarNode) else node.tag
             shown = shown if len(shown) <= 40 else shown[:37] + "..."
-            raise ConstructorError(None, None, f"cannot read {shown!r}: {exc}", node.start_mark) from None
+            raise ConstructorError(None, None, f"{self._where_of.get(id(node), '')}cannot read {shown!r}: {exc}",
+                                   node.start_mark) from None
 
 
 def _lines(root, file: Path | None) -> dict[tuple, Origin]:
     """Key path -> where it is written, from YAML's node tree."""
     out: dict[tuple, Origin] = {}
 
-    def walk(node, path):
-        out.setdefault(path, Origin(file, node.start_mark.line + 1))
+    def walk(node, path, line):
+        out.setdefault(path, Origin(file, line))
         if isinstance(node, yaml.MappingNode):
-            for k, v in node.value:
-                walk(v, path + (k.value,))
+            for k, v in node.value:  # a key's line, not its value's (a block value starts below)
+                walk(v, path + (k.value,), k.start_mark.line + 1)
         elif isinstance(node, yaml.SequenceNode):
             for i, v in enumerate(node.value):
-                walk(v, path + (i,))
+                walk(v, path + (i,), v.start_mark.line + 1)
 
     if root is not None:
-        walk(root, ())
+        walk(root, (), root.start_mark.line + 1)
     return out
 
 
@@ -155,7 +170,9 @@ def _read(path: Path) -> tuple[object, str, dict[tuple, Origin]]:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise ScenarioError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise ScenarioError(f"{path}: line {line}: not UTF-8 text ({exc.reason} at byte {exc.start}); "
+                            "expected a UTF-8 YAML file") from None
     loader = None
     try:
         loader = StrictLoader(text)  # the reader rejects control characters here
@@ -229,10 +246,6 @@ def _resolve(path: Path, _seen: tuple = ()) -> tuple[dict, dict[tuple, Origin]]:
     """The scenario mapping with its ``base`` chain merged in, and where each key was written."""
     path = Path(path)
     real = path.resolve()
-    if real in _seen:
-        raise ScenarioError(f"{path}: 'base' chain loops back to itself")
-    if len(_seen) >= MAX_BASE_CHAIN:
-        raise ScenarioError(f"{path}: 'base' chain longer than {MAX_BASE_CHAIN} files")
     data, _, origins = _read_mapping(path)
     base_ref = data.pop("base", None)
     removed = data.pop("remove_events", [])
@@ -247,7 +260,16 @@ def _resolve(path: Path, _seen: tuple = ()) -> tuple[dict, dict[tuple, Origin]]:
     base_path = path.parent / base_ref
     if not base_path.is_file():
         raise ScenarioError(f"{path}: base (line {line}): no such file {str(base_path)!r}")
-    base, base_o = _resolve(base_path, _seen + (real,))
+    tidy = Path(os.path.normpath(base_path))  # messages name "scenarios/x.yaml", not "tests/../scenarios/x.yaml"
+    if tidy.is_file() and os.path.samefile(tidy, base_path):
+        base_path = tidy
+    chain = _seen + (real,)
+    if base_path.resolve() in chain:
+        raise ScenarioError(f"{path}: base (line {line}): {str(base_path)!r} is already in the 'base' chain "
+                            "(it loops back); expected a different scenario")
+    if len(chain) >= MAX_BASE_CHAIN:
+        raise ScenarioError(f"{path}: base (line {line}): 'base' chain longer than {MAX_BASE_CHAIN} files")
+    base, base_o = _resolve(base_path, chain)
     merged = _merge(base, data)
     origins = _merge_origins(base, base_o, data, origins)
     if removed:
@@ -370,7 +392,7 @@ def format_errors(path: Path, exc: ValidationError, lines: dict, model_cls=Scena
         raw = tuple(err["loc"]) + tuple((err.get("ctx") or {}).get("at", ()))  # model-level checks name their key
         loc = _strip_tags(raw)
         dotted = ".".join(str(x) for x in loc) or "(top level)"
-        msg = err["msg"]
+        msg = err["msg"].removeprefix("Value error, ")
         kind = err["type"]
         if kind == "extra_forbidden":
             msg = "unknown key" + _suggest(raw, model_cls)
