@@ -325,7 +325,8 @@ class ControlMetric(Frozen):
         if self.region == "macina_core":
             return world.macina_core
         if self.region not in world.region_names:
-            raise ValueError(f"unknown region {self.region!r}; expected macina_core or one of {list(world.region_names)}")
+            raise ValueError(f"unknown region {self.region!r}; expected macina_core or one of "
+                             f"{list(world.region_names)}")
         return world.region == world.region_names.index(self.region)
 
     def compute(self, result) -> float:

@@ -90,7 +90,8 @@ def bar_chart(rows_by_metric: dict[str, list[dict]], method: str, path: Path, ti
     if method == "sobol":
         bars = (("S1", "S1_conf", "first order S1", "#0072B2"), ("ST", "ST_conf", "total ST", "#D55E00"))
     else:
-        bars = (("mu_star", "mu_star_conf", "mu* (mean |effect|)", "#0072B2"), ("sigma", None, "sigma (interactions)", "#D55E00"))
+        bars = (("mu_star", "mu_star_conf", "mu* (mean |effect|)", "#0072B2"),
+                ("sigma", None, "sigma (interactions)", "#D55E00"))
     for ax, (metric, rows) in zip(axes.flat, rows_by_metric.items()):
         pos = np.arange(len(rows))
         for k, (key, conf, label, colour) in enumerate(bars):

@@ -39,26 +39,32 @@ import itertools
 import json
 import os
 import platform
+import re
 import signal
 import sys
 import time
 import traceback
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from concurrent.futures import wait as futures_wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, get_args, get_origin
 
 import numpy as np
-import yaml
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
 from sim import __version__
 from sim.actors import ACTOR_NAMES
-from sim.metrics import SERIES_COLUMNS, ControlMetric, Metric, SeriesMetric, as_date
+from sim.metrics import SERIES_COLUMNS, ControlMetric, Metric, as_date
 from sim.params import Frozen, Scenario
-from sim.scenario_io import ScenarioError, _line_map, read_yaml, resolve, scenario_to_yaml
+from sim.scenario_io import (
+    ScenarioError,
+    _line_map,
+    read_yaml,
+    resolve,
+    scenario_to_yaml,
+)
 
 FIXED_COLUMNS = ("run_id", "point", "replicate", "seed", "run_seed")
 NAME = r"^[A-Za-z][A-Za-z0-9_]*$"
@@ -87,8 +93,10 @@ class Sampling(Frozen):
     """How points are drawn from the parameter ranges."""
 
     method: Literal["grid", "lhs", "sobol", "morris"] = "grid"
-    n: int | None = Field(None, ge=1, le=1_000_000, description="lhs: points; sobol: base sample (power of 2); morris: trajectories")
-    second_order: bool = Field(False, description="sobol: also second-order indices (n * (2d + 2) points instead of n * (d + 2))")
+    n: int | None = Field(None, ge=1, le=1_000_000,
+                          description="lhs: points; sobol: base sample (a power of 2); morris: trajectories")
+    second_order: bool = Field(False, description="sobol: also second-order indices "
+                                                  "(n * (2d + 2) points instead of n * (d + 2))")
     morris_levels: int = Field(4, ge=2, le=20, description="morris: grid levels")
 
     @model_validator(mode="after")
@@ -145,11 +153,10 @@ class SweepSpec(Frozen):
     @field_validator("outputs")
     @classmethod
     def _metric_names(cls, v):
-        import re
-
         bad = [k for k in v if not re.match(NAME, k) or k in FIXED_COLUMNS or k == "wall_time_s"]
         if bad:
-            raise ValueError(f"output name(s) {bad} must be identifiers (letters, digits, _) other than {list(FIXED_COLUMNS)}")
+            raise ValueError(f"output name(s) {bad} must be identifiers (letters, digits, _) "
+                             f"other than {list(FIXED_COLUMNS)} and wall_time_s")
         return v
 
     @field_validator("timeseries")
@@ -213,7 +220,7 @@ class Sweep:
     sample: np.ndarray | None = None  # the design matrix for sobol / morris, one row per point
     notes: list[str] = field(default_factory=list)  # warnings worth printing (e.g. values beyond the plausible range)
     fingerprint: str = ""
-    _base_data: dict = field(default_factory=dict, repr=False)
+    base_data: dict = field(default_factory=dict, repr=False)  # the base scenario as JSON data, for the tasks
 
     @property
     def n_runs(self) -> int:
@@ -233,7 +240,7 @@ class Sweep:
     def tasks(self) -> list[Task]:
         """Every run of the sweep, point by point, replicate by replicate."""
         series = tuple(self.spec.timeseries)
-        return [Task(f"p{i}_r{k}", i, k, self.seed_of(i, k), params, self._base_data, dict(self.spec.outputs), series)
+        return [Task(f"p{i}_r{k}", i, k, self.seed_of(i, k), params, self.base_data, dict(self.spec.outputs), series)
                 for i, params in enumerate(self.points) for k in range(self.spec.replicates)]
 
 
@@ -353,7 +360,7 @@ def load_sweep(path) -> Sweep:
             fail(("parameters",), f"point {i} {point} is not a valid scenario: "
                  + "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()))
 
-    sweep = Sweep(spec, path, base, dropped, parameters, points, sample, notes=notes, _base_data=base_data)
+    sweep = Sweep(spec, path, base, dropped, parameters, points, sample, notes=notes, base_data=base_data)
     identity = {"spec": spec.model_dump(mode="json", exclude={"executor", "description"}), "base": base_data}
     sweep.fingerprint = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
     return sweep
@@ -397,7 +404,8 @@ def _format_spec_errors(path: Path, exc: ValidationError, lines: dict, raw: dict
         elif err["type"] == "missing":
             msg = "required key is missing"
         got = err.get("input")
-        shown = "" if err["type"] in ("extra_forbidden", "missing") or isinstance(got, dict | list) else f"; got {got!r}"
+        quiet = err["type"] in ("extra_forbidden", "missing") or isinstance(got, dict | list)
+        shown = "" if quiet else f"; got {got!r}"
         out.append(_where(path, loc, lines) + msg + shown)
     return "\n".join(out)
 
@@ -503,14 +511,10 @@ def latin_hypercube(n: int, bounds: np.ndarray, seed: int) -> np.ndarray:
 
 def _check_outputs(spec: SweepSpec, base: Scenario, fail) -> None:
     """Metric dates must fall inside the run; regions must exist on the grid."""
-    first = base.start + dt.timedelta(days=base.step_days)
     for name, m in spec.outputs.items():
         for d in m.dates():
             if not base.start <= d <= base.end:
                 fail(("outputs", name), f"date {d} lies outside the run {base.start} to {base.end}")
-        point_date = m.date if isinstance(m, SeriesMetric | ControlMetric) else None
-        if point_date is not None and point_date < first:
-            fail(("outputs", name), f"date {point_date} is before the first record ({first})")
         if isinstance(m, ControlMetric):
             from sim.geodata import load_geodata
             from sim.world import build_world
@@ -586,7 +590,8 @@ class SweepFolder:
             try:
                 old = json.loads(manifest.read_text(encoding="utf-8"))
             except (OSError, ValueError) as exc:
-                raise ScenarioError(f"{manifest}: unreadable manifest ({exc}); remove the folder or choose --out") from None
+                raise ScenarioError(f"{manifest}: unreadable manifest ({exc}); "
+                                    "remove the folder or choose another --out") from None
             if old.get("fingerprint") != self.sweep.fingerprint:
                 raise ScenarioError(
                     f"{self.root} holds results of a different sweep (its spec or base scenario changed since); "
