@@ -207,7 +207,7 @@ def _read_mapping(path: Path) -> tuple[dict, str, dict[tuple, Origin]]:
     data, text, origins = _read(path)
     if not isinstance(data, dict):
         kind = "an empty file" if data is None else f"a {type(data).__name__}"
-        raise ScenarioError(f"{path}: expected a mapping of scenario keys at the top level, got {kind}")
+        raise ScenarioError(f"{path}: expected a mapping of keys (key: value lines) at the top level, got {kind}")
     return data, text, origins
 
 
