@@ -240,7 +240,11 @@ def clean_stale_temporaries(out_root: Path) -> list[Path]:
 
 
 def _temporary(out_root: Path, final: Path, suffix: str) -> Path:
-    return Path(tempfile.mkdtemp(prefix=f".{final.name}.{_host_tag()}.{os.getpid()}.", suffix=suffix, dir=out_root))
+    path = Path(tempfile.mkdtemp(prefix=f".{final.name}.{_host_tag()}.{os.getpid()}.", suffix=suffix, dir=out_root))
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o777 & ~umask)  # mkdtemp makes it private; the results folder should read like any other
+    return path
 
 
 def _save_npz(path: Path, **arrays) -> None:
