@@ -85,8 +85,9 @@ def plot(rows: list[dict], path: Path, labels: dict[int, str] | None = None, tit
             label = (labels or {}).get(p, f"point {p}")
             ax.plot(x, [r["median"] for r in sel], color=c, lw=1.4, label=f"{label} (n={sel[0]['n']})")
         ax.set_title(name, fontsize=10)
-        ax.xaxis.set_major_locator(mdates.YearLocator())
-        ax.xaxis.set_major_formatter(mdates.DateFormatter("%Y"))
+        locator = mdates.AutoDateLocator()
+        ax.xaxis.set_major_locator(locator)
+        ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
         ax.tick_params(labelsize=8)
     for ax in list(axes.flat)[len(names):]:
         ax.axis("off")

@@ -596,9 +596,6 @@ class SweepFolder:
                 raise ScenarioError(
                     f"{self.root} holds results of a different sweep (its spec or base scenario changed since); "
                     "choose another --out or remove the folder")
-            if old.get("git_commit") != _git_commit():
-                print(f"note: resuming runs made at commit {old.get('git_commit')} with commit {_git_commit()}",
-                      file=sys.stderr)
             self.manifest = old
         else:
             self.root.mkdir(parents=True, exist_ok=True)
@@ -627,6 +624,7 @@ class SweepFolder:
             "package": "liptako",
             "version": __version__,
             "git_commit": _git_commit(),
+            "code_fingerprint": code_fingerprint(),
             "python": platform.python_version(),
             "mesa": mesa.__version__,
             "numpy": np.__version__,
@@ -711,6 +709,17 @@ def read_records(root: Path) -> dict[str, dict]:
 
 
 @functools.lru_cache(maxsize=1)
+def code_fingerprint() -> str:
+    """A hash of the model's source files, to check that Dask workers run the same code as the driver."""
+    root = Path(__file__).resolve().parent
+    h = hashlib.sha256()
+    for f in sorted(root.rglob("*.py")):
+        h.update(f.relative_to(root).as_posix().encode())
+        h.update(f.read_bytes())
+    return h.hexdigest()[:16]
+
+
+@functools.lru_cache(maxsize=1)
 def _git_commit() -> str:
     """The commit of this invocation (asked once: git is slow on a big tree)."""
     from sim.runner import git_commit
@@ -764,6 +773,17 @@ class _Dask:
             self.client = Client(address)  # waits distributed.comm.timeouts.connect (dask config) at most
         except (OSError, TimeoutError, ValueError) as exc:
             raise ScenarioError(f"cannot reach the Dask scheduler at {address!r}: {exc}") from None
+        try:
+            theirs = self.client.run(code_fingerprint)
+        except Exception as exc:  # noqa: BLE001 - whatever a worker raises, it cannot run liptako
+            self.client.close()
+            raise ScenarioError(f"the Dask workers at {address} cannot run liptako ({type(exc).__name__}: {exc}); "
+                                "install it on every worker (see README, Sweeps on a Dask cluster)") from None
+        stale = sorted(w for w, fp in theirs.items() if fp != code_fingerprint())
+        if stale:
+            self.client.close()
+            raise ScenarioError(f"Dask worker(s) {stale} run different liptako code from this machine; "
+                                "install the same version on every worker")
         n = len(self.client.scheduler_info(n_workers=-1)["workers"])
         self.workers = max(n, 1)
         self.prefix = prefix
@@ -813,6 +833,10 @@ def run_sweep(sweep: Sweep, out: Path | None = None, *, workers: int | None = No
         raise ScenarioError(f"{sweep.path}: executor: kind dask needs a scheduler address (or --scheduler ADDRESS)")
     done = folder.open()
     todo = [t for t in sweep.tasks() if t.run_id not in done]
+    first = folder.manifest.get("code_fingerprint")
+    if todo and done and first != code_fingerprint():
+        print(f"note: the model code changed since this sweep's first runs (fingerprint {first}, now "
+              f"{code_fingerprint()}, commit {_git_commit()}); the table will mix both", file=sys.stderr)
     started = dt.datetime.now().isoformat(timespec="seconds")
     t0 = time.perf_counter()
     finished = failed = 0
@@ -878,6 +902,7 @@ def run_sweep(sweep: Sweep, out: Path | None = None, *, workers: int | None = No
     seconds = time.perf_counter() - t0
     folder.write_table(done)
     folder.write_manifest({"started": started, "executor": label, "git_commit": _git_commit(),
+                           "code_fingerprint": code_fingerprint(),
                            "version": __version__, "skipped": sweep.n_runs - len(todo),
                            "finished": finished, "failed": failed, "interrupted": interrupted, "worker_died": broken,
                            "seconds": round(seconds, 2)})

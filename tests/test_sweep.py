@@ -275,6 +275,14 @@ def test_rerun_skips_finished_runs_and_redoes_damaged_ones(finished, tmp_path, c
     assert not [f for f in (copy / "runs").iterdir() if f.name.startswith(".")]
 
 
+def test_example_sweeps_are_valid():
+    examples = sorted((ROOT / "scenarios" / "sweeps").glob("*.yaml"))
+    assert len(examples) >= 2
+    for path in examples:
+        sweep = load_sweep(path)
+        assert path.read_text().startswith("# ") and sweep.n_runs > 1 and not sweep.notes
+
+
 def test_a_changed_spec_does_not_mix_into_old_results(finished, tmp_path):
     _, out, _ = finished
     changed = write_spec(tmp_path, spec_dict(seed=12))
@@ -316,16 +324,21 @@ def test_sweep_killed_mid_run_resumes_without_loss_or_duplicates(finished, tmp_p
 # ---------------------------------------------------------------------- Dask
 
 
-def test_dask_local_cluster_gives_the_local_results(finished, tmp_path):
+def test_dask_local_cluster_gives_the_local_results(finished, tmp_path, capsys):
+    """The spec's `executor: dask` on a real LocalCluster over loopback: the same rows as the local pool."""
     distributed = pytest.importorskip("distributed")
-    spec, reference, _ = finished
+    _, reference, _ = finished
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
                                   dashboard_address=None) as cluster:
-        report = run_sweep(load_sweep(spec), tmp_path / "dask", scheduler=cluster.scheduler_address, progress=False)
-    assert report.finished == 16 and report.executor.startswith("dask tcp://127.0.0.1:")
+        address = cluster.scheduler_address
+        spec = write_spec(tmp_path, spec_dict(executor={"kind": "dask", "scheduler": address}))
+        assert main(["sweep", str(spec), "--out", str(tmp_path / "dask"), "--quiet"]) == 0
+    assert "16 runs in" in capsys.readouterr().out and address.startswith("tcp://127.0.0.1:")
     assert without_time(table(tmp_path / "dask")) == without_time(table(reference))
     a, b = read_records(tmp_path / "dask"), read_records(reference)
     assert a["p4_r1"]["series"] == b["p4_r1"]["series"]
+    session = json.loads((tmp_path / "dask" / "manifest.json").read_text())["sessions"][0]
+    assert session["executor"] == f"dask {address}, 2 workers"
 
 
 def test_unreachable_scheduler_is_bad_input(tmp_path, capsys):
