@@ -61,6 +61,7 @@ from sim.params import Frozen, Scenario
 from sim.scenario_io import (
     ScenarioError,
     _line_map,
+    load_scenario,
     read_yaml,
     resolve,
     scenario_to_yaml,
@@ -322,10 +323,10 @@ def load_sweep(path) -> Sweep:
     if not base_path.is_file():
         fail(("scenario",), f"no such scenario file {str(base_path)!r}")
     try:
-        data = resolve(base_path)
+        load_scenario(base_path)  # so that errors of the base itself name the base file
     except ScenarioError as exc:
-        fail(("scenario",), f"the base scenario cannot be read: {exc}")
-    data = apply_overrides(data, spec.overrides)
+        fail(("scenario",), f"the base scenario is not valid:\n{exc}")
+    data = apply_overrides(resolve(base_path), spec.overrides)
     dropped: list[str] = []
     if spec.drop_events_outside_run:
         data, dropped = drop_events_outside(data)

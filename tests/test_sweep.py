@@ -140,6 +140,17 @@ outputs:
     ]
 
 
+def test_an_invalid_base_scenario_is_named(tmp_path):
+    base = tmp_path / "base.yaml"
+    base.write_text(BASELINE.read_text().replace("record_every:", "record_evry:"))
+    path = write_spec(tmp_path, spec_dict(scenario="base.yaml"))
+    with pytest.raises(ScenarioError) as err:
+        load_sweep(path)
+    first, *rest = str(err.value).splitlines()
+    assert first == f"{path}: scenario (line 2): the base scenario is not valid:"
+    assert any(r.startswith(f"{base}: record_evry (line ") and "did you mean 'record_every'" in r for r in rest)
+
+
 def test_bad_spec_exits_2_and_writes_nothing(tmp_path, capsys):
     path = write_spec(tmp_path, spec_dict(replicates="many"))
     assert main(["sweep", str(path), "--out", str(tmp_path / "out"), "--quiet"]) == 2
