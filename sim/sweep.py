@@ -599,10 +599,15 @@ class SweepFolder:
                     "choose another --out or remove the folder")
             self.manifest = old
         else:
+            if self.root.is_dir() and any(self.root.iterdir()):
+                raise ScenarioError(f"{self.root} exists and is not a sweep folder (no manifest.json); "
+                                    "choose a new or empty folder with --out")
             self.root.mkdir(parents=True, exist_ok=True)
             self.manifest = self._new_manifest()
-            write_atomic(self.root / "base_scenario.yaml", scenario_to_yaml(self.sweep.base))
-            write_atomic(self.root / "plan.csv", self._plan_csv())
+            write_atomic(manifest, json.dumps(self.manifest, indent=2))
+        # Rewritten every time: deterministic, and a kill may have come before they were written.
+        write_atomic(self.root / "base_scenario.yaml", scenario_to_yaml(self.sweep.base))
+        write_atomic(self.root / "plan.csv", self._plan_csv())
         self.runs.mkdir(exist_ok=True)
         return self._scan()
 
@@ -785,8 +790,9 @@ class _Dask:
             self.client.close()
             raise ScenarioError(f"Dask worker(s) {stale} run different liptako code from this machine; "
                                 "install the same version on every worker")
-        n = len(self.client.scheduler_info(n_workers=-1)["workers"])
-        self.workers = max(n, 1)
+        info = self.client.scheduler_info(n_workers=-1)["workers"]
+        n = len(info)
+        self.workers = max(sum(w.get("nthreads", 1) for w in info.values()), 1)  # runs it can take at once
         self.prefix = prefix
         self.label = f"dask {address}, {n} worker{'s' if n != 1 else ''}"
 

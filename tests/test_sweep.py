@@ -295,10 +295,14 @@ def test_example_sweeps_are_valid():
 
 
 def test_a_changed_spec_does_not_mix_into_old_results(finished, tmp_path):
-    _, out, _ = finished
+    spec, out, _ = finished
     changed = write_spec(tmp_path, spec_dict(seed=12))
     with pytest.raises(ScenarioError, match="holds results of a different sweep"):
         run_sweep(load_sweep(changed), out, progress=False)
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "notes.txt").write_text("mine")
+    with pytest.raises(ScenarioError, match="exists and is not a sweep folder"):
+        run_sweep(load_sweep(spec), tmp_path / "other", progress=False)
 
 
 def test_sweep_killed_mid_run_resumes_without_loss_or_duplicates(finished, tmp_path):
@@ -322,6 +326,7 @@ def test_sweep_killed_mid_run_resumes_without_loss_or_duplicates(finished, tmp_p
     for f in saved:  # whatever was saved is complete
         assert json.loads(f.read_text())["run_id"] == f.stem
     assert not (out / "results.csv").exists()
+    assert json.loads((out / "manifest.json").read_text())["sessions"] == []  # written before the first run
 
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
