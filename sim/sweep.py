@@ -132,7 +132,8 @@ class Executor(Frozen):
 class SweepSpec(Frozen):
     """A sweep spec file, validated."""
 
-    name: str = Field(min_length=1, max_length=80, pattern=r"^[A-Za-z0-9_.-]+$")
+    # Starts with a letter or digit, so the default folder results/sweeps/<name> cannot be "." or "..".
+    name: str = Field(min_length=1, max_length=80, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     description: str = ""
     scenario: str = Field(min_length=1, description="base scenario, relative to the spec file")
     overrides: dict = Field(default_factory=dict, description="merged into the base scenario for every run")
@@ -599,10 +600,15 @@ class SweepFolder:
                     "choose another --out or remove the folder")
             self.manifest = old
         else:
+            if self.root.exists() and not self.root.is_dir():
+                raise ScenarioError(f"{self.root} is a file; --out needs a folder")
             if self.root.is_dir() and any(self.root.iterdir()):
                 raise ScenarioError(f"{self.root} exists and is not a sweep folder (no manifest.json); "
                                     "choose a new or empty folder with --out")
-            self.root.mkdir(parents=True, exist_ok=True)
+            try:
+                self.root.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise ScenarioError(f"cannot create the sweep folder {self.root}: {exc.strerror}") from None
             self.manifest = self._new_manifest()
             write_atomic(manifest, json.dumps(self.manifest, indent=2))
         # Rewritten every time: deterministic, and a kill may have come before they were written.

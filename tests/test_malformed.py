@@ -280,8 +280,6 @@ def test_sweep_spec_rejected_and_cli_exits_2_leaving_nothing(name, tmp_path, mon
     assert list(tmp_path.iterdir()) == [], "no sweep folder or partial file"
 
 
-@pytest.mark.xfail(strict=True, reason="sweep names '.' and '..' pass SweepSpec's pattern, so the default folder "
-                                       "results/sweeps/.. is results/ itself (reported to the lead)")
 def test_sweep_name_cannot_leave_the_sweeps_folder(tmp_path):
     spec = tmp_path / "dots.yaml"
     spec.write_text((SWEEPS / "unknown_key.yaml").read_text().replace("name: bad", "name: '..'")
@@ -290,8 +288,6 @@ def test_sweep_name_cannot_leave_the_sweeps_folder(tmp_path):
         load_sweep(spec)
 
 
-@pytest.mark.xfail(strict=True, reason="`liptako sweep --out FILE` ends in a FileExistsError traceback, not a "
-                                       "message and exit status 2 (reported to the lead)")
 def test_sweep_out_pointing_at_a_file_is_bad_input(tmp_path, capsys):
     spec = tmp_path / "ok.yaml"
     spec.write_text((SWEEPS / "unknown_key.yaml").read_text().replace("replicats: 3\n", "")
