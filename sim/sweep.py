@@ -720,15 +720,22 @@ def read_records(root: Path) -> dict[str, dict]:
     return out
 
 
-@functools.lru_cache(maxsize=1)
-def code_fingerprint() -> str:
-    """A hash of the model's source files, to check that Dask workers run the same code as the driver."""
+def _hash_sources() -> str:
     root = Path(__file__).resolve().parent
     h = hashlib.sha256()
     for f in sorted(root.rglob("*.py")):
         h.update(f.relative_to(root).as_posix().encode())
         h.update(f.read_bytes())
     return h.hexdigest()[:16]
+
+
+# Taken at import, so it describes the code this process runs even if the files change later.
+_CODE_FINGERPRINT = _hash_sources()
+
+
+def code_fingerprint() -> str:
+    """A hash of the model's source files as imported, to check that Dask workers run the driver's code."""
+    return _CODE_FINGERPRINT
 
 
 @functools.lru_cache(maxsize=1)
