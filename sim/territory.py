@@ -191,8 +191,11 @@ def _score_fields(model) -> dict[str, np.ndarray]:
     base = people, 0.6 * w.gold + 0.2 * w.road, np.minimum(state_risk, 2.0)
     war = model.relations.war_matrix() > 0
     non_state = np.isin(kinds, ("jihadist", "militia"))
-    far = np.zeros_like(model.presence)  # rivals sensed within ~50 km
-    far[non_state] = _smooth(model.presence[non_state], 4.0)
+    # rivals sensed within ~50 km: two passes of a 9-cell box approximate a Gaussian of sigma ~3.7 cells
+    far = np.zeros_like(model.presence)
+    box = ndimage.uniform_filter(model.presence[non_state], size=(1, 9, 9), mode="constant")
+    far[non_state] = ndimage.uniform_filter(box, size=(1, 9, 9), mode="constant") * 81
+    state_share = model.share[state_layers].sum(axis=0)
     fields = {}
     for f in model.factions.values():
         if f.kind not in ("jihadist", "militia") or not f.active:
@@ -200,7 +203,10 @@ def _score_fields(model) -> dict[str, np.ndarray]:
         i = f.index
         rivals = war[i] & non_state
         guarded = war[i] & state_layers
-        enemy_share = model.share[guarded].sum(axis=0)
+        if guarded.sum() == state_layers.sum():
+            enemy_share = state_share
+        else:
+            enemy_share = model.share[guarded].sum(axis=0)
         hunt = np.minimum(far[rivals].sum(axis=0) / 20.0, 1.0)
         crowding = model.smoothed[i] / 100.0
         focus = f.town_focus[w.country]
