@@ -77,7 +77,8 @@ def main() -> int:
         assert report.finished == args.runs and not report.failed
         rates[label] = args.runs / seconds * 60
         tables.append(rows(out))
-        print(f"{label:30s} {seconds:7.1f} s  {rates[label]:6.2f} runs/min")
+        print(f"{label:30s} {seconds:7.1f} s  {rates[label]:6.2f} runs/min  (load average after: "
+              f"{os.getloadavg()[0]:.2f}; over 2 means something else shared the cores)")
     print(f"scaling 2 vs 1 local workers: {rates['2 local workers'] / rates['1 local worker']:.2f}x; "
           f"Dask vs 1 local worker: {rates['Dask LocalCluster, 2 workers'] / rates['1 local worker']:.2f}x")
     same = all(t == tables[0] for t in tables)
