@@ -1,6 +1,6 @@
 """The ``liptako`` command.
 
-    liptako run SCENARIO.yaml [--seed N] [--out DIR] [--no-plots] [--quiet]
+    liptako run SCENARIO.yaml [--seed N] [--out DIR] [--no-plots] [--animate] [--quiet]
     liptako validate SCENARIO.yaml [...]
     liptako params [--mechanism NAME]
     liptako ...      further subcommands from sim/commands/
@@ -29,7 +29,7 @@ def _cmd_run(args) -> int:
     _check_places(scenario, geo, args.scenario)
     check_out_root(args.out)  # a bad --out fails now, not after the run
     result = run(scenario, geo, seed=args.seed, progress=not args.quiet)
-    folder = write_results(result, Path(args.out), plots=not args.no_plots)
+    folder = write_results(result, Path(args.out), plots=not args.no_plots, animate=args.animate)
     timeline = ", ".join(f"{d} {s}" for d, s in result.relation_timeline())
     print(f"wrote {folder}")
     print(f"{result.counts['steps']} steps in {result.wall_time_s:.1f} s; "
@@ -87,7 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("scenario", type=Path)
     r.add_argument("--seed", type=int, default=None, help="master seed (default: the scenario's)")
     r.add_argument("--out", type=Path, default=Path("results"), help="folder that receives the results folder")
-    r.add_argument("--no-plots", action="store_true", help="skip the PNG figures")
+    r.add_argument("--no-plots", action="store_true", help="skip the figures and report.html")
+    r.add_argument("--animate", action="store_true",
+                   help="also write the control animation (control.gif; control.mp4 with ffmpeg); takes longer")
     r.add_argument("--quiet", action="store_true", help="no progress bar")
     r.set_defaults(func=_cmd_run)
     v = sub.add_parser("validate", help="check scenario files without running them")

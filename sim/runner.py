@@ -307,8 +307,9 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def write_results(result: RunResult, out_root: Path, *, plots: bool = True) -> Path:
-    """Write the results folder atomically: a complete folder appears, or none."""
+def write_results(result: RunResult, out_root: Path, *, plots: bool = True, animate: bool = False) -> Path:
+    """Write the results folder atomically: a complete folder appears, or none. ``plots``: the figures
+    and ``report.html``; ``animate``: also the control animation (GIF, and MP4 with ffmpeg)."""
     out_root = check_out_root(out_root)
     final = out_root / result_dir_name(result)
     try:
@@ -336,9 +337,10 @@ def write_results(result: RunResult, out_root: Path, *, plots: bool = True) -> P
         )
         if plots:
             from sim import plots as plotting
+            from sim.report import write_report
 
-            plotting.control_maps(result, tmp / "control_map.png")
-            plotting.timeseries(result, tmp / "timeseries.png")
+            figures = plotting.write_figures(result, tmp, animate=animate)
+            write_report(result, tmp / "report.html", figures, metadata(result))
         for f in tmp.iterdir():
             with open(f, "rb") as fh:
                 os.fsync(fh.fileno())

@@ -56,7 +56,7 @@ def test_results_folder_describes_itself(short_baseline, tmp_path):
     folder = write_results(short_baseline, tmp_path)
     names = {p.name for p in folder.iterdir()}
     assert names == {"scenario.yaml", "metadata.json", "timeseries.csv", "relations.csv", "events.csv",
-                     "control.npz", "control_map.png", "timeseries.png"}
+                     "control.npz", "control_map.png", "timeseries.png", "territory.png", "violence.png", "report.html"}
     meta = json.loads((folder / "metadata.json").read_text())
     assert meta["master_seed"] == short_baseline.master_seed and meta["run_seed"] == short_baseline.run_seed
     assert meta["version"] and meta["git_commit"] and meta["wall_time_s"] > 0

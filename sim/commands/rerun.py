@@ -6,7 +6,8 @@ written to a temporary folder (or under ``--keep DIR``) and compared file by fil
 byte for byte. ``metadata.json`` is compared without the fields that describe the
 moment and the machine (wall time, commit, versions); those are listed instead, so
 a mismatch can be traced to a change of code or library. The figures are compared
-when the original has them (their bytes depend on matplotlib's version).
+when the original has them (their bytes depend on matplotlib's version); the report and the animation
+are not compared.
 
 Exit status: 0 when every file matches, 1 on any mismatch, 2 when the folder is not
 a readable results folder.
@@ -18,10 +19,11 @@ import json
 import tempfile
 from pathlib import Path
 
+from sim.runview import DERIVED_FILES, RUN_FIGURES
 from sim.scenario_io import ScenarioError, load_scenario
 
 VOLATILE = ("wall_time_s", "git_commit", "version", "python", "mesa", "numpy")
-FIGURES = ("control_map.png", "timeseries.png")
+FIGURES = RUN_FIGURES
 
 
 def register(subparsers) -> None:
@@ -63,8 +65,11 @@ def _first_difference(a: bytes, b: bytes) -> str:
 
 
 def compare_folders(original: Path, rerun: Path, *, figures: bool = True) -> list[tuple[str, bool, str]]:
-    """(file, matches, detail) for every file of either folder; metadata without its volatile fields."""
-    names = sorted({p.name for p in Path(original).iterdir()} | {p.name for p in Path(rerun).iterdir()})
+    """(file, matches, detail) for every file of either folder; metadata without its volatile fields.
+    The report and the animation are left out: they are views of the other files (the report names the
+    commit), which ``liptako plot`` and ``liptako report`` add or rewrite at any time."""
+    names = sorted(({p.name for p in Path(original).iterdir()} | {p.name for p in Path(rerun).iterdir()})
+                   - set(DERIVED_FILES))
     rows = []
     for name in names:
         if not figures and name in FIGURES:
