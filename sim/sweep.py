@@ -720,7 +720,8 @@ def read_records(root: Path) -> dict[str, dict]:
     return out
 
 
-def _hash_sources() -> str:
+def code_fingerprint() -> str:
+    """A hash of the model's source files on disk: what a worker process started now would import."""
     root = Path(__file__).resolve().parent
     h = hashlib.sha256()
     for f in sorted(root.rglob("*.py")):
@@ -729,13 +730,13 @@ def _hash_sources() -> str:
     return h.hexdigest()[:16]
 
 
-# Taken at import, so it describes the code this process runs even if the files change later.
-_CODE_FINGERPRINT = _hash_sources()
+# A long-lived worker keeps the code it imported even if the files change afterwards.
+_IMPORTED_CODE = code_fingerprint()
 
 
-def code_fingerprint() -> str:
-    """A hash of the model's source files as imported, to check that Dask workers run the driver's code."""
-    return _CODE_FINGERPRINT
+def imported_code_fingerprint() -> str:
+    """The fingerprint of the sources as this process imported them (asked of each Dask worker)."""
+    return _IMPORTED_CODE
 
 
 @functools.lru_cache(maxsize=1)
@@ -793,12 +794,13 @@ class _Dask:
         except (OSError, TimeoutError, ValueError) as exc:
             raise ScenarioError(f"cannot reach the Dask scheduler at {address!r}: {exc}") from None
         try:
-            theirs = self.client.run(code_fingerprint)
+            theirs = self.client.run(imported_code_fingerprint)
         except Exception as exc:  # noqa: BLE001 - whatever a worker raises, it cannot run liptako
             self.client.close()
             raise ScenarioError(f"the Dask workers at {address} cannot run liptako ({type(exc).__name__}: {exc}); "
                                 "install it on every worker (see README, Sweeps on a Dask cluster)") from None
-        stale = sorted(w for w, fp in theirs.items() if fp != code_fingerprint())
+        ours = code_fingerprint()
+        stale = sorted(w for w, fp in theirs.items() if fp != ours)
         if stale:
             self.client.close()
             raise ScenarioError(f"Dask worker(s) {stale} run different liptako code from this machine; "
@@ -853,10 +855,10 @@ def run_sweep(sweep: Sweep, out: Path | None = None, *, workers: int | None = No
         raise ScenarioError(f"{sweep.path}: executor: kind dask needs a scheduler address (or --scheduler ADDRESS)")
     done = folder.open()
     todo = [t for t in sweep.tasks() if t.run_id not in done]
-    first = folder.manifest.get("code_fingerprint")
-    if todo and done and first != code_fingerprint():
-        print(f"note: the model code changed since this sweep's first runs (fingerprint {first}, now "
-              f"{code_fingerprint()}, commit {_git_commit()}); the table will mix both", file=sys.stderr)
+    first, now = folder.manifest.get("code_fingerprint"), code_fingerprint()
+    if todo and done and first != now:
+        print(f"note: the model code changed since this sweep's first runs (fingerprint {first}, now {now}, "
+              f"commit {_git_commit()}); the table will mix both", file=sys.stderr)
     started = dt.datetime.now().isoformat(timespec="seconds")
     t0 = time.perf_counter()
     finished = failed = 0
@@ -922,7 +924,7 @@ def run_sweep(sweep: Sweep, out: Path | None = None, *, workers: int | None = No
     seconds = time.perf_counter() - t0
     folder.write_table(done)
     folder.write_manifest({"started": started, "executor": label, "git_commit": _git_commit(),
-                           "code_fingerprint": code_fingerprint(),
+                           "code_fingerprint": now,
                            "version": __version__, "skipped": sweep.n_runs - len(todo),
                            "finished": finished, "failed": failed, "interrupted": interrupted, "worker_died": broken,
                            "seconds": round(seconds, 2)})
