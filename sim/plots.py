@@ -234,10 +234,10 @@ def control_maps_figure(source, dates=MAP_DATES):
     picks = pick_dates(view, dates)
     cols = min(3, len(picks))
     rows = int(np.ceil(len(picks) / cols))
-    height = 3.3 * rows + 1.1
+    height = 3.45 * rows + 1.35
     fig, axes = plt.subplots(rows, cols, figsize=(4.4 * cols, height), squeeze=False, dpi=MAP_DPI)
-    fig.subplots_adjust(left=0.035, right=0.99, top=1 - 0.45 / height, bottom=0.85 / height, wspace=0.12,
-                        hspace=0.32)
+    fig.subplots_adjust(left=0.035, right=0.99, top=1 - 0.8 / height, bottom=0.85 / height, wspace=0.12,
+                        hspace=0.35)
     for ax in axes.ravel()[len(picks):]:
         ax.axis("off")
     lon, lat = view.runs[0].lon, view.runs[0].lat
@@ -254,7 +254,7 @@ def control_maps_figure(source, dates=MAP_DATES):
                fontsize=7, frameon=False)
     strength_key(fig, (0.80, 0.2 / height, 0.15, 0.12 / height), shown[0],
                  _strength_label(view) + " (paler = weaker)")
-    fig.suptitle(f"Territorial control, {view.label}", fontsize=11, y=1 - 0.12 / height)
+    fig.suptitle(f"Territorial control, {view.label}", fontsize=11, y=1 - 0.08 / height, va="top")
     return fig, panels
 
 
@@ -626,14 +626,13 @@ def series_panels(views: list[View], names: list[str], path, title: str = "") ->
             ax = axes[i][j]
             shade_phases(ax)
             event_lines(ax, key_events(view.scenario))
-            head = name.partition(".")[0]
-            colour = CAST[INDEX[head]].colour if head in INDEX else "#444444"
+            label, scale, colour = _series_style(name)
             if name in bands:
-                _band(ax, bands[name], colour, None)
+                _band(ax, bands[name], colour, None, scale=scale)
             else:
                 ax.text(0.5, 0.5, "not recorded", transform=ax.transAxes, ha="center", fontsize=8, color="#777777")
             if j == 0:
-                ax.set_ylabel(_series_label(name), fontsize=7)
+                ax.set_ylabel(label, fontsize=7)
             ax.tick_params(labelsize=7)
         axes[0][j].set_title(view.label, fontsize=9)
         _date_axis(axes[-1][j], *_period(view))
@@ -642,13 +641,20 @@ def series_panels(views: list[View], names: list[str], path, title: str = "") ->
     return _save(fig, path)
 
 
-def _series_label(name: str) -> str:
+SERIES_UNITS = {"area_km2": (1e-3, "area held\n(1000 km²)"), "population_ruled": (1e-6, "population held\n(millions)"),
+                "treasury": (1.0, "treasury\n(million USD)")}
+
+
+def _series_style(name: str) -> tuple[str, float, str]:
+    """(axis label, scale, colour) of a named series."""
     head, _, tail = name.partition(".")
     if head in ("clashes", "clash_fatalities"):
-        return f"{tail}\n{'clashes' if head == 'clashes' else 'killed in clashes'} / month"
+        return (f"{tail}\n{'clashes' if head == 'clashes' else 'killed in clashes'} / month", 1.0,
+                CAST[INDEX["ISGS"]].colour)
     if head == "civilian_fatalities":
-        return f"civilians killed\nby {tail} / month"
-    return f"{head}\n{tail.replace('_', ' ')}"
+        return f"civilians killed\nby {tail} / month", 1.0, PERPETRATORS[tail][1]
+    scale, unit = SERIES_UNITS.get(tail, (1.0, tail.replace("_", " ")))
+    return f"{head}\n{unit}", scale, CAST[INDEX[head]].colour
 
 
 # ---------------------------------------------------------------------- comparison

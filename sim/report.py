@@ -43,19 +43,20 @@ img{max-width:100%;border:1px solid #ddd}figcaption{font-size:.85em;color:#555}.
 """
 
 
-def _table(header: list[str], rows: list[list], left: int = 1) -> str:
+def _table(header: list[str] | None, rows: list[list], left: int = 1) -> str:
+    """An HTML table; the first ``left`` columns are left-aligned (text), the rest right-aligned (numbers)."""
     def cell(tag, k, v):
         cls = ' class="l"' if k < left else ""
         return f"<{tag}{cls}>{html.escape(str(v))}</{tag}>"
 
-    head = "".join(cell("th", k, h) for k, h in enumerate(header))
+    head = "<tr>" + "".join(cell("th", k, h) for k, h in enumerate(header)) + "</tr>" if header else ""
     body = "".join("<tr>" + "".join(cell("td", k, v) for k, v in enumerate(r)) + "</tr>" for r in rows)
-    return f"<table><tr>{head}</tr>{body}</table>"
+    return f"<table>{head}{body}</table>"
 
 
 def _metadata_rows(run) -> list[list]:
     sc, c = run.scenario, run.counts
-    rows = [
+    return [
         ["scenario", sc.name],
         ["master seed / run index / run seed", f"{run.master_seed} / {run.run_index} / {run.run_seed}"],
         ["period", f"{sc.start} to {sc.end}, steps of {sc.step_days} days ({c.get('steps', '?')} steps)"],
@@ -67,7 +68,6 @@ def _metadata_rows(run) -> list[list]:
         ["fighters killed", c.get("fighters_killed_total", "?")],
         ["residents displaced", c.get("displaced_total", "?")],
     ]
-    return rows
 
 
 def _relation_rows(run) -> list[list]:
@@ -118,13 +118,13 @@ def _embed(path: Path) -> str:
 
 
 def render_report(source, figures: list[Path], meta: dict | None = None) -> str:
-    """The report's HTML. ``figures``: PNG or GIF files to embed, in order. ``meta``: the run's
-    ``metadata.json`` (for the commit and versions), if written."""
+    """The report's HTML. ``figures``: PNG or GIF files to embed, in order (others, such as the MP4,
+    are named, not embedded). ``meta``: the run's ``metadata.json`` (for the commit and versions)."""
     view = source if isinstance(source, View) else view_of_result(source)
     run = view.run
     meta = meta or {}
     code = [["liptako", meta.get("version", __version__)], ["git commit", meta.get("git_commit", "-")],
-            ["Python / Mesa / numpy", f"{meta.get('python', '-')} / {meta.get('mesa', '-')} / {meta.get('numpy', '-')}"]]
+            ["Python / Mesa / numpy", " / ".join(str(meta.get(k, "-")) for k in ("python", "mesa", "numpy"))]]
     events = key_events(run.scenario)
     header, rows = _event_rows(run)
     parts = [
@@ -133,7 +133,7 @@ def render_report(source, figures: list[Path], meta: dict | None = None) -> str:
         f"<h1>liptako run: {html.escape(view.label)}</h1>",
         "<p class=\"muted\">Agent-based simulation of the conflict in the Liptako-Gourma tri-border (Mali, Burkina "
         "Faso, Niger). Model outputs, not observations; documented phases from seeds/phases.yaml.</p>",
-        "<h2>Run</h2>", _table(["", ""], _metadata_rows(run) + code),
+        "<h2>Run</h2>", _table(None, _metadata_rows(run) + code, left=2),
         "<h2>JNIM-ISGS relation in the run</h2>",
         _table(["from", "state", "lasting", "documented phase at that date"], _relation_rows(run), left=4),
         "<h2>Events per year</h2>",
@@ -141,7 +141,9 @@ def render_report(source, figures: list[Path], meta: dict | None = None) -> str:
         "targeting civilians, by perpetrator.</p>",
         _table(header, rows),
         "<h2>Figures</h2>",
-        *(_embed(f) for f in figures),
+        *(_embed(f) for f in figures if Path(f).suffix in MIME),
+        *(f"<p class=\"muted\">Also in the results folder: {html.escape(Path(f).name)}.</p>"
+          for f in figures if Path(f).suffix not in MIME),
         "<h2>Scenario events</h2>",
         _table(["date", "id", "type"], [[e.date.isoformat(), e.id, e.type] for e in events], left=3),
         "</body></html>\n",

@@ -75,11 +75,11 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _wait_for_server(proc, url: str, timeout: float = 120.0) -> None:
+def _wait_for_server(proc, url: str, log, timeout: float = 120.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise AssertionError(f"liptako app exited with {proc.returncode}: {proc.stderr.read()[-2000:]}")
+            raise AssertionError(f"liptako app exited with {proc.returncode}: {log.read_text()[-2000:]}")
         try:
             with urllib.request.urlopen(url, timeout=5) as resp:
                 if resp.status == 200:
@@ -109,11 +109,12 @@ def test_app_in_a_headless_browser(tmp_path):
     from playwright.sync_api import sync_playwright
 
     port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "sim.cli", "app", str(short_scenario(tmp_path)), "--port", str(port)],
-                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+    cmd = [sys.executable, "-m", "sim.cli", "app", str(short_scenario(tmp_path)), "--port", str(port)]
+    log = tmp_path / "app.log"  # a file, not a pipe: a chatty server must never block on a full pipe
+    with open(log, "w") as sink:
+        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        _wait_for_server(proc, f"http://127.0.0.1:{port}/")
+        _wait_for_server(proc, f"http://127.0.0.1:{port}/", log)
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
             try:
@@ -149,4 +150,3 @@ def test_app_in_a_headless_browser(tmp_path):
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=20)
-        proc.stderr.close()

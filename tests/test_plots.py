@@ -20,7 +20,7 @@ from sim.chronology import key_events, phase_at, relation_phases
 from sim.cli import main
 from sim.report import render_report, write_report
 from sim.runner import RunResult, run, write_results
-from sim.runview import RUN_FIGURES, load_run, load_view, monthly, view_of_result
+from sim.runview import DERIVED_FILES, RUN_FIGURES, load_run, load_view, monthly, view_of_result
 
 from toyworld import toy_scenario
 
@@ -79,7 +79,8 @@ def test_map_pixels_have_the_colour_of_the_actor_holding_the_cell(tmp_path, geo_
     assert np.abs(isgs_cell - palest).max() <= 2
     assert np.abs(_pixel(saved, ax, lon[10], lat[15]) - 255).max() <= 1  # nobody's cell: white
     # the contested block: hatch lines (dark) over the light grey fill, no actor colour
-    block = [_pixel(saved, ax, x, y) for x in np.linspace(lon[14], lon[18], 25) for y in np.linspace(lat[2], lat[6], 25)]
+    block = [_pixel(saved, ax, x, y) for x in np.linspace(lon[14], lon[18], 25)
+             for y in np.linspace(lat[2], lat[6], 25)]
     greys = np.array([p for p in block if np.ptp(p) < 6])
     assert len(greys) == len(block), "contested cells take no actor's hue"
     assert greys.min() < 120 and np.median(greys) > 200, "hatching over a light fill"
@@ -290,3 +291,17 @@ def test_view_of_a_result_matches_the_folder(toy_runs):
         a = view_of_result(result).series([name])[name]
         b = load_view(folder).series([name])[name]
         assert np.array_equal(a.dates, b.dates) and np.allclose(a.median, b.median)
+
+
+def test_rerun_comparison_leaves_out_the_report_and_animation(tmp_path, toy_runs):
+    """`liptako plot` adds an animation and rewrites the report at any time; `liptako rerun` compares the rest."""
+    from sim.commands.rerun import compare_folders
+
+    a, b = tmp_path / "a", tmp_path / "b"
+    shutil.copytree(toy_runs[1][0], a)
+    shutil.copytree(toy_runs[1][0], b)
+    (a / "control.gif").write_bytes(b"GIF89a")
+    (b / "report.html").write_text("rewritten", encoding="utf-8")
+    rows = compare_folders(a, b)
+    assert all(ok for _, ok, _ in rows)
+    assert {name for name, _, _ in rows} >= set(RUN_FIGURES) and not {name for name, _, _ in rows} & set(DERIVED_FILES)

@@ -125,7 +125,8 @@ def _cmd_compare(args) -> int:
     t0 = time.perf_counter()
     a = load_view(args.run_a, point=args.point_a)
     b = load_view(args.run_b, point=args.point_b)
-    out = _outdir(args.out or Path("results") / "compare" / f"{args.run_a.resolve().name}_vs_{args.run_b.resolve().name}")
+    pair = f"{args.run_a.resolve().name}_vs_{args.run_b.resolve().name}"
+    out = _outdir(args.out or Path("results") / "compare" / pair)
     written = []
     if a.has_maps and b.has_maps:
         if a.runs[0].lat.shape != b.runs[0].lat.shape or a.runs[0].lon.shape != b.runs[0].lon.shape:
