@@ -24,7 +24,7 @@ matplotlib.use("Agg")
 import matplotlib.dates as mdates  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-from matplotlib.collections import LineCollection  # noqa: E402
+from matplotlib.collections import LineCollection, PolyCollection  # noqa: E402
 from matplotlib.colors import to_rgb  # noqa: E402
 from matplotlib.patches import Patch, PathPatch  # noqa: E402
 from matplotlib.path import Path as MplPath  # noqa: E402
@@ -472,6 +472,21 @@ def _band(ax, band, colour, label, lw: float = 1.4, scale: float = 1.0, style: s
     ax.plot(x, band.median * scale, style, color=colour, lw=lw, label=label)
 
 
+def monthly_bars(ax, dates, heights, *, bottom=None, colour: str, label: str | None = None, width: float = 24.0):
+    """Bars centred on ``dates`` (days wide), drawn as one collection: a figure of 100+ months of stacked
+    bars draws several times faster than with one patch per bar (``ax.bar``)."""
+    x = mdates.date2num(np.asarray(dates, dtype="datetime64[D]"))
+    lo = np.zeros(len(x)) if bottom is None else np.asarray(bottom, dtype=float)
+    hi = lo + np.asarray(heights, dtype=float)
+    keep = hi > lo
+    x0, x1 = x[keep] - width / 2, x[keep] + width / 2
+    boxes = np.stack([np.column_stack(v) for v in ((x0, lo[keep]), (x1, lo[keep]), (x1, hi[keep]), (x0, hi[keep]))],
+                     axis=1)
+    ax.add_collection(PolyCollection(boxes, facecolors=colour, edgecolors="none", label=label), autolim=True)
+    ax.update_datalim(np.column_stack([x, np.maximum(hi, 0)]))
+    ax.autoscale_view()
+
+
 def _save(fig, path, dpi: int = 110) -> Path:
     fig.savefig(path, dpi=dpi)
     plt.close(fig)
@@ -557,7 +572,7 @@ def violence(source, path) -> Path:
         if view.is_ensemble:
             _band(ax, band, colour, "median")
         else:
-            ax.bar(band.dates, band.median, width=24, color=colour)
+            monthly_bars(ax, band.dates, band.median, colour=colour)
         ax.set_ylabel(label, fontsize=8)
         ax.set_ylim(0, max(1.0, ax.get_ylim()[1]))
     ax = axes[2]
@@ -568,7 +583,7 @@ def violence(source, path) -> Path:
         bottom = np.zeros(len(civ["civilian_fatalities.JNIM"].dates))
         for g, (_, c) in PERPETRATORS.items():
             band = civ[f"civilian_fatalities.{g}"]
-            ax.bar(band.dates, band.median, width=24, bottom=bottom, color=c, label=g)
+            monthly_bars(ax, band.dates, band.median, bottom=bottom, colour=c, label=g)
             bottom += band.median
     ax.set_ylabel("civilians killed,\nby perpetrator", fontsize=8)
     ax.set_ylim(0, max(1.0, ax.get_ylim()[1]))
@@ -603,7 +618,7 @@ def timeseries(source, path) -> Path:
         if view.is_ensemble:
             _band(axes[2], clashes, CAST[INDEX["ISGS"]].colour, "median")
         else:
-            axes[2].bar(clashes.dates, clashes.median, width=24, color=CAST[INDEX["ISGS"]].colour)
+            monthly_bars(axes[2], clashes.dates, clashes.median, colour=CAST[INDEX["ISGS"]].colour)
         axes[2].set_ylabel("JNIM-ISGS\nclashes / month", fontsize=8)
         axes[2].set_ylim(0, max(1.0, axes[2].get_ylim()[1]))
         relation_panel(axes[3], view)
