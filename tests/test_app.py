@@ -45,6 +45,14 @@ def test_core_imports_do_not_load_the_viz_stack():
     assert out.stdout.strip() == "", f"core imports load {out.stdout.strip()}"
 
 
+def test_app_command_rejects_bad_input_before_serving(tmp_path, capsys):
+    from sim.cli import main
+
+    assert main(["app", str(tmp_path / "missing.yaml")]) == 2
+    assert main(["app", str(short_scenario(tmp_path)), "--port", "70000"]) == 2
+    assert "--port 70000" in capsys.readouterr().err
+
+
 needs_solara = pytest.mark.skipif(importlib.util.find_spec("solara") is None,
                                   reason="solara is not installed (pip install -e '.[app]')")
 
