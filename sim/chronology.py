@@ -18,8 +18,8 @@ import yaml
 
 from sim.geodata import default_seeds_dir
 
-# light tints per documented JNIM-ISGS relation (Okabe-Ito hues); stronger for more intense phases
-RELATION_TINTS = {"cooperation": "#009E73", "tension": "#E69F00", "war": "#D55E00", "truce": "#56B4E9",
+# per JNIM-ISGS relation state (Okabe-Ito hues): the model's state on charts, tints of the documented phases
+RELATION_COLOURS = {"cooperation": "#009E73", "tension": "#E69F00", "war": "#D55E00", "truce": "#56B4E9",
                   "pact": "#0072B2"}
 INTENSITY_ALPHA = {"low": 0.10, "lower": 0.13, "high": 0.18, "peak": 0.26}
 OPEN_END = dt.date(2100, 1, 1)
@@ -37,7 +37,7 @@ class Phase:
 
     @property
     def colour(self) -> str:
-        return RELATION_TINTS.get(self.relation or "", "#999999")
+        return RELATION_COLOURS.get(self.relation or "", "#999999")
 
     @property
     def alpha(self) -> float:

@@ -30,12 +30,10 @@ from matplotlib.patches import Patch, PathPatch  # noqa: E402
 from matplotlib.path import Path as MplPath  # noqa: E402
 
 from sim.actors import CAST, INDEX  # noqa: E402
-from sim.chronology import OPEN_END, key_events, phase_at, relation_phases  # noqa: E402
+from sim.chronology import OPEN_END, RELATION_COLOURS, key_events, phase_at, relation_phases  # noqa: E402
 from sim.runview import PERPETRATORS, View, view_of_result  # noqa: E402
 
 MAP_DATES = ("2017-06-01", "2019-07-01", "2020-12-01", "2022-06-01", "2023-06-01", "2025-06-01")
-RELATION_COLOURS = {"cooperation": "#009E73", "tension": "#E69F00", "war": "#D55E00", "truce": "#56B4E9",
-                    "pact": "#0072B2"}
 GIF = "control.gif"  # the MP4, when ffmpeg is there, is written next to it
 
 SHARE_RANGE = (0.3, 0.9)  # influence share drawn palest .. full colour (controlled cells span about this)

@@ -58,15 +58,19 @@ needs_solara = pytest.mark.skipif(importlib.util.find_spec("solara") is None,
 
 
 @needs_solara
-def test_layers_render_from_the_live_model(tmp_path, monkeypatch, real_geo):
-    monkeypatch.setenv("LIPTAKO_APP_SCENARIO", str(short_scenario(tmp_path)))
+def test_the_apps_model_is_the_run_and_every_layer_renders(tmp_path, monkeypatch, real_geo):
+    path = short_scenario(tmp_path)
+    monkeypatch.setenv("LIPTAKO_APP_SCENARIO", str(path))
+    monkeypatch.setenv("LIPTAKO_APP_SEED", "77")
     from sim import app
-    from sim.model import LiptakoModel
+    from sim.runner import run
     from sim.scenario_io import load_scenario
 
-    model = LiptakoModel(load_scenario(short_scenario(tmp_path)), real_geo, seed=5)
-    for _ in range(3):
+    model = app.build_page().args[0]  # the model the page steps
+    scenario = load_scenario(path)
+    for _ in range(scenario.n_steps):
         model.step()
+    assert model.history == run(scenario, real_geo, seed=77).history  # played to the end: `liptako run --seed 77`
     images = []
     for layer in app.LAYERS:
         buf = io.BytesIO()
