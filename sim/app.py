@@ -76,7 +76,8 @@ def map_figure(model: LiptakoModel, layer_name: str, actor: str) -> Figure:
             density = model.pop.sum(axis=0) / w.area_km2
             data, cmap, norm, label = np.maximum(density, 0.1), "cividis", LogNorm(0.1, 1000), "residents per km²"
         else:
-            data, cmap, norm, label = model.danger, "magma_r", None, "danger (decaying sum of deaths)"
+            data = np.ma.masked_less(model.danger, 0.05)  # quiet cells stay white
+            data, cmap, norm, label = data, "magma_r", None, "danger (decaying sum of deaths)"
         image = ax.imshow(data, extent=extent, interpolation="nearest", cmap=cmap, norm=norm,
                           vmin=0 if norm is None else None, vmax=1 if layer_name == "influence share" else None)
         cax = fig.add_axes((0.89, 0.17, 0.02, 0.72))
