@@ -1,6 +1,6 @@
 """Sweep throughput: runs per minute with 1 and 2 local workers and on a 2-worker Dask LocalCluster.
 
-    python bench/sweep_scaling.py [--runs 8] [--resolution 0.1] [--end 2025-12-31]
+    python bench/sweep_scaling.py [--runs 8] [--resolution 0.1] [--end 2025-12-31] [--configs local1 local2 dask2]
 
 Every configuration runs the same seed ensemble of the baseline (``--runs`` seeds)
 into a fresh folder; the rate is finished runs over the wall time of
@@ -25,6 +25,10 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 
 
+CONFIGS = {"local1": ("1 local worker", 1), "local2": ("2 local workers", 2),
+           "dask2": ("Dask LocalCluster, 2 workers", None)}
+
+
 def spec(runs: int, resolution: float, end: str) -> dict:
     return {
         "name": "bench",
@@ -47,6 +51,8 @@ def main() -> int:
     p.add_argument("--runs", type=int, default=8)
     p.add_argument("--resolution", type=float, default=0.1)
     p.add_argument("--end", default="2025-12-31")
+    p.add_argument("--configs", nargs="+", choices=list(CONFIGS), default=list(CONFIGS),
+                   help="which executors to time (default: all three)")
     args = p.parse_args()
 
     from distributed import LocalCluster
@@ -60,7 +66,7 @@ def main() -> int:
     print(f"{args.runs} runs of the baseline at {args.resolution} degree to {args.end}; "
           f"{os.cpu_count()} cores; load average {os.getloadavg()[0]:.2f}")
     rates, tables = {}, []
-    for label, workers in (("1 local worker", 1), ("2 local workers", 2), ("Dask LocalCluster, 2 workers", None)):
+    for label, workers in (CONFIGS[c] for c in args.configs):
         out = tmp / label.replace(" ", "_").replace(",", "")
         if workers:
             t0 = time.perf_counter()
@@ -79,8 +85,10 @@ def main() -> int:
         tables.append(rows(out))
         print(f"{label:30s} {seconds:7.1f} s  {rates[label]:6.2f} runs/min  (load average after: "
               f"{os.getloadavg()[0]:.2f}; over 2 means something else shared the cores)")
-    print(f"scaling 2 vs 1 local workers: {rates['2 local workers'] / rates['1 local worker']:.2f}x; "
-          f"Dask vs 1 local worker: {rates['Dask LocalCluster, 2 workers'] / rates['1 local worker']:.2f}x")
+    base = rates.get("1 local worker")
+    for label, rate in rates.items():
+        if base and label != "1 local worker":
+            print(f"{label} vs 1 local worker: {rate / base:.2f}x")
     same = all(t == tables[0] for t in tables)
     print("results identical across executors:", same)
     return 0 if same else 1
