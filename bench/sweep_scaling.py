@@ -79,6 +79,7 @@ def main() -> int:
             report = run_sweep(sweep, out, workers=workers, progress=False)
             seconds = time.perf_counter() - t0
         else:
+            saved = dict(os.environ)  # the nannies set their variables in this process too; undo that after
             t0 = time.perf_counter()
             with dask.config.set(dask_config), LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                                                             host="127.0.0.1", dashboard_address=None) as cluster:
@@ -86,6 +87,8 @@ def main() -> int:
                 t0 = time.perf_counter()
                 report = run_sweep(sweep, out, scheduler=cluster.scheduler_address, progress=False)
                 seconds = time.perf_counter() - t0
+            os.environ.clear()
+            os.environ.update(saved)
         assert report.finished == args.runs and not report.failed
         rates[label] = args.runs / seconds * 60
         tables.append(rows(out))

@@ -734,9 +734,9 @@ def code_fingerprint() -> str:
 _IMPORTED_CODE = code_fingerprint()
 
 
-def imported_code_fingerprint() -> str:
-    """The fingerprint of the sources as this process imported them (asked of each Dask worker)."""
-    return _IMPORTED_CODE
+def worker_state() -> dict:
+    """What the driver asks of each Dask worker: the code it imported and its malloc trim setting."""
+    return {"code": _IMPORTED_CODE, "malloc_trim": os.environ.get("MALLOC_TRIM_THRESHOLD_")}
 
 
 @functools.lru_cache(maxsize=1)
@@ -794,17 +794,23 @@ class _Dask:
         except (OSError, TimeoutError, ValueError) as exc:
             raise ScenarioError(f"cannot reach the Dask scheduler at {address!r}: {exc}") from None
         try:
-            theirs = self.client.run(imported_code_fingerprint)
+            theirs = self.client.run(worker_state)
         except Exception as exc:  # noqa: BLE001 - whatever a worker raises, it cannot run liptako
             self.client.close()
             raise ScenarioError(f"the Dask workers at {address} cannot run liptako ({type(exc).__name__}: {exc}); "
                                 "install it on every worker (see README, Sweeps on a Dask cluster)") from None
         ours = code_fingerprint()
-        stale = sorted(w for w, fp in theirs.items() if fp != ours)
+        stale = sorted(w for w, st in theirs.items() if st["code"] != ours)
         if stale:
             self.client.close()
             raise ScenarioError(f"Dask worker(s) {stale} run different liptako code from this machine; "
                                 "install the same version on every worker")
+        trimmed = sorted({st["malloc_trim"] for st in theirs.values()} - {None})
+        if trimmed:
+            # Any value switches off glibc's adaptive mmap threshold: large arrays are then mapped and
+            # unmapped at every allocation, which makes a run about 1.5 times slower.
+            print(f"note: Dask workers run with MALLOC_TRIM_THRESHOLD_={trimmed[0]} (the Dask nanny's default), "
+                  "which slows liptako runs about 1.5x; see README, Sweeps on a Dask cluster", file=sys.stderr)
         info = self.client.scheduler_info(n_workers=-1)["workers"]
         n = len(info)
         self.workers = max(sum(w.get("nthreads", 1) for w in info.values()), 1)  # runs it can take at once

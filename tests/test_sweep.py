@@ -340,7 +340,17 @@ def test_sweep_killed_mid_run_resumes_without_loss_or_duplicates(finished, tmp_p
 # ---------------------------------------------------------------------- Dask
 
 
-def test_dask_local_cluster_gives_the_local_results(finished, tmp_path, capsys):
+@pytest.fixture
+def restored_environ():
+    """A LocalCluster's nannies set variables in this process's environment (MALLOC_TRIM_THRESHOLD_,
+    OMP_NUM_THREADS...) that later subprocesses would inherit; put it back afterwards."""
+    saved = dict(os.environ)
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
+
+
+def test_dask_local_cluster_gives_the_local_results(finished, tmp_path, capsys, restored_environ):
     """The spec's `executor: dask` on a real LocalCluster over loopback: the same rows as the local pool."""
     distributed = pytest.importorskip("distributed")
     _, reference, _ = finished
@@ -349,7 +359,9 @@ def test_dask_local_cluster_gives_the_local_results(finished, tmp_path, capsys):
         address = cluster.scheduler_address
         spec = write_spec(tmp_path, spec_dict(executor={"kind": "dask", "scheduler": address}))
         assert main(["sweep", str(spec), "--out", str(tmp_path / "dask"), "--quiet"]) == 0
-    assert "16 runs in" in capsys.readouterr().out and address.startswith("tcp://127.0.0.1:")
+    out, err = capsys.readouterr()
+    assert "16 runs in" in out and address.startswith("tcp://127.0.0.1:")
+    assert "MALLOC_TRIM_THRESHOLD_=65536" in err  # the nanny's default is pointed out
     assert without_time(table(tmp_path / "dask")) == without_time(table(reference))
     a, b = read_records(tmp_path / "dask"), read_records(reference)
     assert a["p4_r1"]["series"] == b["p4_r1"]["series"]
