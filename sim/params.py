@@ -14,7 +14,7 @@ import datetime as dt
 import difflib
 from typing import Annotated, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_serializer, model_validator
 from pydantic_core import PydanticCustomError
 
 from sim.actors import (
@@ -452,6 +452,20 @@ Event = Annotated[
 # --------------------------------------------------------------------------------------
 
 
+class CalibrationRecord(Frozen):
+    """Where a scenario's calibrated values came from: written by :mod:`sim.scenario_io` when a scenario
+    names a ``calibration:`` file, so the resolved scenario of a run says which fit it used."""
+
+    file: str = Field(min_length=1, description="the calibrated-parameters file, as the scenario named it")
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="of the file's bytes")
+    created: str = ""
+    git_commit: str = ""
+    master_seed: int | None = None
+    parameters: dict[str, float] = Field(default_factory=dict,
+                                         description="the values the file supplied (a scenario extending this "
+                                                     "one may override some)")
+
+
 class Scenario(Frozen):
     # names the results folder: no path separators, and no leading dot (temporary folders are dot-prefixed)
     name: str = Field(min_length=1, max_length=80, pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
@@ -468,6 +482,15 @@ class Scenario(Frozen):
     relations: list[RelationInit] = Field(default_factory=list)
     mechanisms: Mechanisms = Mechanisms()
     events: list[Event] = Field(default_factory=list)
+    calibrated_from: CalibrationRecord | None = None
+
+    @model_serializer(mode="wrap")
+    def _without_absent_calibration(self, handler):
+        # an uncalibrated scenario dumps exactly as before the field existed (sweep fingerprints, goldens)
+        data = handler(self)
+        if self.calibrated_from is None:
+            data.pop("calibrated_from", None)
+        return data
 
     @field_validator("factions")
     @classmethod

@@ -2,7 +2,12 @@
 
 A scenario may extend another with ``base: other.yaml`` (a path relative to
 the file): mappings are merged key by key, lists are replaced, and
-``remove_events: [id, ...]`` drops dated events of the base. Errors name the
+``remove_events: [id, ...]`` drops dated events of the base. It may take
+parameter values from a calibration with ``calibration: file.yaml`` (a file
+``liptako calibrate`` wrote, relative to the scenario): they apply on top of
+the base chain and under the file's own keys, a key set both in the file and
+by the calibration is an error, and the resolved scenario records which file
+(and its SHA-256) under ``calibrated_from``. Errors name the
 file, the key path, the line where YAML gives one (in the file the key comes
 from, which may be a base), and what was expected.
 
@@ -31,7 +36,7 @@ MAX_BYTES = 2_000_000
 MAX_DEPTH = 32  # nesting levels; the baseline needs 6
 MAX_NODES = 200_000  # YAML nodes once aliases are expanded; the baseline has about 2,500
 MAX_BASE_CHAIN = 16
-TOP_LEVEL_EXTRAS = ("base", "remove_events")  # keys read by resolve(), not by the schema
+TOP_LEVEL_EXTRAS = ("base", "remove_events", "calibration")  # keys read by resolve(), not by the schema
 
 
 class ScenarioError(ValueError):
@@ -44,6 +49,7 @@ class Origin:
 
     file: Path | None
     line: int | None
+    role: str = "the base"  # what the file is to the scenario, for messages
 
 
 # ---------------------------------------------------------------------- YAML
@@ -249,12 +255,17 @@ def _resolve(path: Path, _seen: tuple = ()) -> tuple[dict, dict[tuple, Origin]]:
     data, _, origins = _read_mapping(path)
     base_ref = data.pop("base", None)
     removed = data.pop("remove_events", [])
+    calibration = None
+    if "calibration" in data:
+        calibration = _calibration(path, data.pop("calibration"), data, origins)
+        data = _merge(calibration[0], data)  # the file's own keys stay on top (a clash was rejected above)
+        origins = _merge_origins(calibration[0], calibration[1], data, origins)
     line = origins.get(("base",), Origin(path, None)).line
     if base_ref is None:
         if removed:
             raise ScenarioError(f"{path}: remove_events{_at(origins, ('remove_events',))}: "
                                 "needs a 'base' scenario to remove from")
-        return data, origins
+        return _calibrated(path, data, origins, calibration), origins
     if not isinstance(base_ref, str) or not base_ref.strip():
         raise ScenarioError(f"{path}: base (line {line}): expected a file name, got {base_ref!r}")
     base_path = path.parent / base_ref
@@ -286,7 +297,65 @@ def _resolve(path: Path, _seen: tuple = ()) -> tuple[dict, dict[tuple, Origin]]:
         keep = [i for i, e in enumerate(events) if not (isinstance(e, dict) and e.get("id") in removed)]
         merged["events"] = [events[i] for i in keep]
         origins = _renumber(origins, "events", keep)
-    return merged, origins
+    return _calibrated(path, merged, origins, calibration), origins
+
+
+def _calibration(path: Path, ref, data: dict, origins: dict) -> tuple[dict, dict, dict]:
+    """The values of the calibration file a scenario names, nested, with where each was written, and the
+    record of the file (:class:`sim.params.CalibrationRecord`)."""
+    from sim.calibrate import load_calibrated
+
+    line = origins.get(("calibration",), Origin(path, None)).line
+    where = f"{path}: calibration (line {line})"
+    if not isinstance(ref, str) or not ref.strip():
+        raise ScenarioError(f"{where}: expected a file name, got {ref!r}")
+    cpath = path.parent / ref
+    if not cpath.is_file():
+        raise ScenarioError(f"{where}: no such file {str(cpath)!r}")
+    tidy = Path(os.path.normpath(cpath))
+    if tidy.is_file() and os.path.samefile(tidy, cpath):
+        cpath = tidy
+    calib, lines, digest = load_calibrated(cpath)
+    values: dict = {}
+    layer_o: dict[tuple, Origin] = {}
+    for key, value in calib.parameters.items():
+        parts = tuple(key.split("."))
+        at = Origin(cpath, lines.get(("parameters", key)), "the calibration")
+        node = values
+        for k, part in enumerate(parts[:-1]):
+            node = node.setdefault(part, {})
+            layer_o.setdefault(parts[:k + 1], at)
+        node[parts[-1]] = value
+        layer_o[parts] = at
+        own = data
+        for part in parts:
+            own = own.get(part) if isinstance(own, dict) else None
+        if own is not None:
+            raise ScenarioError(f"{path}: {key}{_at(origins, parts)}: also set by the calibration {str(cpath)!r} "
+                                f"(line {at.line}); remove it from one of them")
+    record = {"file": str(ref), "sha256": digest, "created": calib.created, "git_commit": calib.git_commit,
+              "master_seed": calib.master_seed, "parameters": dict(calib.parameters)}
+    return values, layer_o, record
+
+
+def _calibrated(path: Path, data: dict, origins: dict, calibration) -> dict:
+    """``data`` with the calibration's record, once the keys it sets are known to name existing entries
+    (a calibrated ``factions.X...`` must not create a faction the scenario does not have)."""
+    if calibration is None:
+        return data
+    from sim.sweep import _walk_schema
+
+    for key in calibration[2]["parameters"]:
+        parts = key.split(".")
+        node = data
+        for k, part in enumerate(parts[:-1]):
+            info, cls = _walk_schema(parts[:k]) if k else (None, Scenario)
+            keyed = info is not None and cls is None  # the parent is a mapping of names (factions, states)
+            if keyed and part not in node:
+                raise ScenarioError(f"{path}: {key}{_at(origins, tuple(parts), path)}: the scenario has no "
+                                    f"{parts[k - 1]} entry {part!r} to calibrate; expected one of {sorted(node)}")
+            node = node.get(part, {})
+    return {**data, "calibrated_from": calibration[2]}
 
 
 def _renumber(origins: dict, key: str, keep: list[int]) -> dict:
@@ -321,7 +390,7 @@ def _at(origins: dict, loc: tuple, top: Path | None = None) -> str:
         if o.line is None:
             return ""
         if top is not None and Path(o.file) != Path(top):
-            return f" (line {o.line} of {o.file}, the base)"
+            return f" (line {o.line} of {o.file}, {o.role})"
         return f" (line {o.line})"
     return ""
 
