@@ -43,8 +43,8 @@ Assumptions of this module:
 from __future__ import annotations
 
 import numpy as np
-from scipy import ndimage
 
+from sim import kernels
 from sim.actors import CAST, ETHNIC_GROUPS, FULANI, N_ACTORS, STATE_OF_COUNTRY
 from sim.agents import ArmedUnit
 from sim.economy import affordable_growth, militia_upkeep
@@ -100,10 +100,12 @@ def militia_of_community(model) -> np.ndarray:
 def update_attitudes(model) -> None:
     """Exposure, grievance, legitimacy, support, fear, refusal and informing for all communities."""
     p = model.params.engagement
+    model.refresh_residents()  # killings since the last refresh count at once
     pop_c = np.maximum(model.community_population, 1.0)
     A = N_ACTORS
-    share_flat = model.share.reshape(A, -1)
-    exposure = np.asarray(model.residents @ share_flat.T) / pop_c[:, None]
+    R = model.residents
+    live = model.influence.reshape(A, -1).any(axis=1)  # other layers are all zero
+    exposure = kernels.community_exposure(R.indptr, R.indices, R.data, model.share.reshape(A, -1), live, pop_c)
     model.exposure = exposure
 
     per_1000 = model.civ_killed_last / (pop_c[:, None] / 1000.0)
@@ -157,11 +159,12 @@ def update_attitudes(model) -> None:
     gain = 0.02 * (exposure[:, JIHADISTS] * model.services[JIHADISTS]).sum(axis=1)
     model.caste_tension = np.clip(model.caste_tension * 0.99 + np.where(fulani, gain, 0.0), 0.0, 1.0)
 
-    cell_pop = np.maximum(model.pop.sum(axis=0).ravel(), 1.0)
-    sympathy_cell = np.asarray(model.residents.T @ model.sympathy) / cell_pop[:, None]
-    model.sympathy_cell = sympathy_cell.T.reshape(A, *model.world.shape)
-    intel = np.asarray(model.residents.T @ model.informing) / cell_pop
-    model.intel = intel.reshape(model.world.shape)
+    H, W = model.world.shape
+    sympathy_cell, intel = kernels.cell_means(model._cell_ptr, model._cell_group, model._cell_comm,
+                                              model.pop.reshape(len(model.pop), -1), model.sympathy,
+                                              model.informing, model.sympathy.any(axis=0))
+    model.sympathy_cell = sympathy_cell.reshape(A, H, W)
+    model.intel = intel.reshape(H, W)
 
 
 def community_actions(model) -> None:
@@ -178,17 +181,16 @@ def _recruit(model) -> None:
                   if f.kind in ("jihadist", "militia") and f.active and model.units_of(f.name)]
     if not recruiters:
         return
-    idx = [f.index for f in recruiters]
-    window = (1, 5, 5)
-    pools = ndimage.uniform_filter(total * model.share[idx] * model.sympathy_cell[idx], size=window, mode="constant") * 25
-    owns = ndimage.uniform_filter(model.presence[idx], size=window, mode="constant") * 25
-    for k, f in enumerate(recruiters):
+    for f in recruiters:
         units = f.units
         upkeep = f.strategy.upkeep_per_fighter * (1.0 if f.kind == "jihadist" else 0.3)
         rate = p.recruit_rate * affordable_growth(f, upkeep) * (1.0 + f.central_pull)  # a global brand draws recruits
-        rows, cols = np.array([u.pos for u in units]).T
+        rows, cols = np.array([u.pos for u in units], dtype=np.int64).T
         men = np.array([u.manpower for u in units], dtype=float)
-        expected = rate * pools[k, rows, cols] * men / np.maximum(owns[k, rows, cols], men)
+        # residents willing to join and the group's own strength in the 5 x 5 window around each unit
+        pool, own = kernels.window_sums(rows, cols, np.full(len(units), f.index), 2, total, model.share,
+                                        model.sympathy_cell, model.presence)
+        expected = rate * pool * men / np.maximum(own, men)
         for u, n in zip(units, model.rng.poisson(expected)):
             if n:
                 r, c = u.pos
@@ -220,20 +222,13 @@ def _displace(model) -> None:
     p = model.params.engagement
     w = model.world
     E = model.pop.shape[0]
-    fear_cell = np.where(model.comm_id >= 0, model.fear[np.maximum(model.comm_id, 0)], 0.0).reshape(model.pop.shape)
-    danger = 1.0 - np.exp(-model.danger / 10.0)
-    frac = np.clip(p.flee_rate * fear_cell * (0.3 + danger[None]), 0.0, 0.5)
-    moved = model.pop * frac
-    total_moved = moved.sum()
+    by_region, total_moved = kernels.flee(model.pop.reshape(E, -1), model.comm_id, model.fear, model.danger.ravel(),
+                                          p.flee_rate, w.region.ravel(), len(w.region_names))
     if total_moved <= 0:
         return
-    model.pop -= moved
     refuge = _refuges(model)
-    R = len(w.region_names)
-    flat_region = w.region.ravel()
     for e in range(E):
-        by_region = np.bincount(flat_region, weights=moved[e].ravel(), minlength=R)
-        np.add.at(model.pop[e], (refuge[:, 0], refuge[:, 1]), by_region)
+        np.add.at(model.pop[e], (refuge[:, 0], refuge[:, 1]), by_region[e])
     model.displaced_total += total_moved
     model.refresh_residents()
 

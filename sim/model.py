@@ -28,6 +28,7 @@ from sim import (
     engagement,
     escalation,
     exogenous,
+    kernels,
     relations,
     territory,
 )
@@ -63,6 +64,7 @@ class LiptakoModel(mesa.Model):
         w = self.world
         H, W = w.shape
         self.pop = w.population.copy()
+        self.gold_road = 0.6 * w.gold + 0.2 * w.road  # static part of movement's score (sim.territory)
         self.displaced_total = 0.0
         self.civilians_killed_total = 0.0
         self.fighters_killed_total = 0.0
@@ -90,8 +92,10 @@ class LiptakoModel(mesa.Model):
         self.civ_killed_last = self.civ_killed.copy()
         territory.update_influence(self)
         engagement.update_attitudes(self)
-        self.history: list[dict] = []
-        self.relation_history: list[dict] = []
+        self._series: list[tuple] = []  # per recorded step: date and per-actor arrays (see record)
+        self._relation_series: list[tuple] = []
+        self._history_rows: list[dict] = []
+        self._relation_rows: list[dict] = []
         self.rasters: list[tuple[dt.date, np.ndarray, np.ndarray, np.ndarray]] = []
         self.record()
 
@@ -189,7 +193,12 @@ class LiptakoModel(mesa.Model):
         self._m_e, self._m_cells, self._m_rows = e_idx[order], cells[order], rows[order]
         self.residents = sp.csr_matrix((np.ones(len(rows)), (self._m_rows, self._m_cells)), shape=(C, w.region.size))
         self.residents.sort_indices()
+        self.community_population = np.zeros(C)
         self.refresh_residents()
+        # the same pairs listed by cell, for per-cell means over residents
+        by_cell = np.lexsort((e_idx, cells))
+        self._cell_ptr = np.searchsorted(cells[by_cell], np.arange(w.region.size + 1))
+        self._cell_group, self._cell_comm = e_idx[by_cell], self.comm_id[e_idx[by_cell], cells[by_cell]]
         A = N_ACTORS
         self.grievance = np.zeros((C, A))
         self.legitimacy = np.zeros((C, A))
@@ -208,8 +217,9 @@ class LiptakoModel(mesa.Model):
 
     def refresh_residents(self):
         """Point the community x cell matrix at the current population."""
-        self.residents.data[:] = self.pop.reshape(N_GROUPS, -1)[self._m_e, self._m_cells]
-        self.community_population = np.asarray(self.residents.sum(axis=1)).ravel()
+        R = self.residents
+        kernels.refresh_residents(self.pop.reshape(N_GROUPS, -1), self._m_e, self._m_cells, R.indptr, R.data,
+                                  self.community_population)
 
     # ------------------------------------------------------------------ queries
 
@@ -284,6 +294,39 @@ class LiptakoModel(mesa.Model):
 
     # ------------------------------------------------------------------ outputs
 
+    @property
+    def history(self) -> list[dict]:
+        """One row per recorded date and actor (the columns of timeseries.csv)."""
+        for date, area, ruled, manpower, support, treasury, strain, focus in self._series[len(self._history_rows) // N_ACTORS:]:
+            for i, a in enumerate(CAST):
+                self._history_rows.append({
+                    "date": date,
+                    "actor": a.name,
+                    "area_km2": round(float(area[i]), 1),
+                    "population_ruled": round(float(ruled[i])),
+                    "manpower": int(manpower[i]),
+                    "treasury": round(float(treasury[i]), 4),
+                    "support": round(float(support[i]), 5),
+                    "strain": round(float(strain[i]), 4),
+                    "town_focus": round(float(focus[i]), 4),
+                })
+        return self._history_rows
+
+    @property
+    def relation_history(self) -> list[dict]:
+        """One row per recorded date and dynamic actor pair (the columns of relations.csv)."""
+        pairs = self.relations.pairs
+        for date, matrix, hostility, desire in self._relation_series[len(self._relation_rows) // max(len(pairs), 1):]:
+            self._relation_rows.extend({
+                "date": date,
+                "actor_a": CAST[i].name,
+                "actor_b": CAST[j].name,
+                "state": relations.STATES[matrix[i, j]],
+                "hostility": round(float(hostility[i, j]), 4),
+                "truce_desire": round(float(desire[i, j]), 4),
+            } for i, j in pairs)
+        return self._relation_rows
+
     def record(self):
         w = self.world
         total_pop = self.pop.sum(axis=0)
@@ -293,24 +336,14 @@ class LiptakoModel(mesa.Model):
         ruled = np.bincount(self.control.ravel() + 1, weights=total_pop.ravel(), minlength=N_ACTORS + 1)[1:]
         support = pop_c @ self.support / pop_all
         manpower = np.zeros(N_ACTORS)
-        for u in self.units:
-            manpower[INDEX[u.faction]] += u.manpower
-        date = self.date.isoformat()
-        for a in CAST:
-            i = INDEX[a.name]
-            f = self.factions[a.name]
-            self.history.append({
-                "date": date,
-                "actor": a.name,
-                "area_km2": round(float(area[i]), 1),
-                "population_ruled": round(float(ruled[i])),
-                "manpower": int(manpower[i]),
-                "treasury": round(f.treasury, 4),
-                "support": round(float(support[i]), 5),
-                "strain": round(f.strain, 4),
-                "town_focus": round(float(f.town_focus.max()), 4),
-            })
-        self.relation_history.extend(self.relations.snapshot(date))
+        np.add.at(manpower, [INDEX[u.faction] for u in self.units], [u.manpower for u in self.units])
+        facs = [self.factions[a.name] for a in CAST]
+        self._series.append((self.date.isoformat(), area, ruled, manpower, support,
+                             np.array([f.treasury for f in facs]), np.array([f.strain for f in facs]),
+                             np.array([f.town_focus.max() for f in facs])))
+        book = self.relations
+        self._relation_series.append((self.date.isoformat(), book.matrix.copy(), book.hostility.copy(),
+                                      book.desire.copy()))
         if self.steps % self.scenario.record_every == 0:
             lead_share = self.share.max(axis=0).astype(np.float16)
             self.rasters.append((self.date, self.control.copy(), self.contested.copy(), lead_share))

@@ -42,97 +42,96 @@ Assumptions of this module:
 from __future__ import annotations
 
 import numpy as np
-from scipy import ndimage
 
 from sim import eventlog as ev
+from sim import kernels
 from sim.actors import CAST, INDEX, N_ACTORS, STATE_OF_COUNTRY
+from sim.relations import COOP
 from sim.world import COUNTRY_CODES
 
 JNIM = INDEX["JNIM"]
 STATE_SIDE_KINDS = ("state", "partner", "militia")
 QUALITY = {"jihadist": 1.0, "state": 1.0, "partner": 2.0, "militia": 0.5}  # fighter-equivalents; assumption
 _COUNTRY_STATE = np.array([INDEX[STATE_OF_COUNTRY[c]] if c in STATE_OF_COUNTRY else -1 for c in COUNTRY_CODES])
+_QUALITY_OF = np.array([QUALITY[a.kind] for a in CAST])
+_IS_PARTNER = np.array([a.kind == "partner" for a in CAST])
+_PRO_GOVERNMENT = np.array([a.kind in ("state", "partner", "militia") and a.name != "CSP" for a in CAST])
+_STATE_LAYER = np.array([a.kind in ("state", "partner") for a in CAST])
+_NON_STATE = np.array([a.kind in ("jihadist", "militia") for a in CAST])
+# rival armed groups lose influence in the Macina core where JNIM leads (seed 001)
+_EXPELLED = np.array([a.name != "JNIM" and a.kind not in ("state", "partner") for a in CAST])
 
 
-def presence(model) -> np.ndarray:
+def unit_table(model) -> dict[str, np.ndarray]:
+    """Arrays over the current units: Mesa unit, own actor index, actor it counts for in
+    presence (partners count for the host state, -1 outside the three countries), row,
+    column, manpower and fighter-equivalents."""
+    units = list(model.units)
+    W = model.world.shape[1]
+    own = np.array([INDEX[u.faction] for u in units], dtype=np.int64)
+    pos = np.array([u.pos for u in units], dtype=np.int64).reshape(-1, 2)
+    men = np.array([u.manpower for u in units], dtype=float)
+    counts_for = own.copy()
+    partner = _IS_PARTNER[own]
+    if partner.any():
+        counts_for[partner] = _COUNTRY_STATE[model.world.country.ravel()[pos[partner, 0] * W + pos[partner, 1]]]
+    return {"units": units, "own": own, "counts_for": counts_for, "rows": pos[:, 0], "cols": pos[:, 1],
+            "men": men, "strength": men * _QUALITY_OF[own]}
+
+
+def presence(model, table=None) -> np.ndarray:
     """Fighter-equivalents (manpower x quality) of each actor per cell; partners count for the host state."""
-    A = N_ACTORS
+    t = unit_table(model) if table is None else table
     H, W = model.world.shape
-    pres = np.zeros((A, H * W))
-    idx, cells, men = [], [], []
-    country = model.world.country.ravel()
-    for u in model.units:
-        a = INDEX[u.faction]
-        cell = u.pos[0] * W + u.pos[1]
-        if CAST[a].kind == "partner":
-            a = _COUNTRY_STATE[country[cell]]
-            if a < 0:
-                continue
-        idx.append(a)
-        cells.append(cell)
-        men.append(u.manpower * QUALITY[CAST[INDEX[u.faction]].kind])
-    if idx:
-        np.add.at(pres, (np.array(idx), np.array(cells)), np.array(men, dtype=float))
-    return pres.reshape(A, H, W)
+    keep = t["counts_for"] >= 0
+    flat = (t["counts_for"][keep] * H + t["rows"][keep]) * W + t["cols"][keep]
+    return np.bincount(flat, weights=t["strength"][keep], minlength=N_ACTORS * H * W).reshape(N_ACTORS, H, W)
 
 
 def update_influence(model) -> None:
     """Presence -> influence -> effective influence -> control, contested cells, shares, sieges."""
     p = model.params.territory
     w = model.world
-    model.presence = presence(model)
-    model.smoothed = _smooth(model.presence, p.reach_cells)  # also read by movement
-    target = model.smoothed.copy()
+    H, W = w.shape
+    t = unit_table(model)
+    model.presence = presence(model, t)
+    model.presence_table = t  # movement senses rivals as they stood here
+    keep = (t["counts_for"] >= 0) & (t["strength"] > 0)
+    model.smoothed = np.zeros((N_ACTORS, H, W))  # also read by movement
+    kernels.stamp_gaussian(model.smoothed, t["counts_for"][keep], t["rows"][keep], t["cols"][keep],
+                           t["strength"][keep], kernels.gaussian_weights(p.reach_cells))
     states = [f for f in model.factions.values() if f.kind == "state" and f.active and f.regime is not None]
-    if states:
-        garrisons = np.stack([(model.presence[f.index] > 0) & (w.town >= 0) for f in states]).astype(float)
-        admin = _smooth(garrisons, p.state_admin_reach) * (2 * np.pi * p.state_admin_reach**2)  # ~1 at a garrison
-        for k, f in enumerate(states):
-            country_mask = w.country == COUNTRY_CODES.index(CAST[f.index].country)
-            target[f.index] += p.state_admin_weight * f.regime.capacity * np.minimum(admin[k], 1.5) * country_mask
-    model.influence += p.adapt_rate * (target - model.influence)
-    _expel_from_core(model)
-
+    model.garrison = (model.presence[_STATE_LAYER].sum(axis=0) > 0) & (w.town >= 0)  # read by movement
+    admin = np.zeros((len(states), H, W))
+    for k, f in enumerate(states):
+        cells = np.flatnonzero((model.presence[f.index] > 0) & (w.town >= 0))
+        kernels.stamp_gaussian(admin, np.full(len(cells), k), cells // W, cells % W, np.ones(len(cells)),
+                               kernels.gaussian_weights(p.state_admin_reach))
+    admin *= 2 * np.pi * p.state_admin_reach**2  # ~1 at a garrison
+    expel = model.factions["JNIM"].active and w.macina_core.any()
     sympathy = getattr(model, "sympathy_cell", None)
-    eff = model.influence * (1.0 + p.support_weight * sympathy) if sympathy is not None else model.influence.copy()
-    model.effective = eff
-    top2 = np.partition(eff, -2, axis=0)[-2:]
-    second, first = top2[0], top2[1]
-    leader = eff.argmax(axis=0).astype(np.int8)
-    strong = first >= p.control_threshold
-    clear = first >= (1.0 + p.contest_margin) * second
+    model.effective = np.empty((N_ACTORS, H, W))
+    model.share = np.empty((N_ACTORS, H, W))
     previous = model.control.copy()
-    model.control = np.where(strong & clear, leader, -1).astype(np.int8)
-    model.contested = strong & ~clear & (second >= p.control_threshold)
-    model.leader = leader
-    model.share = eff / (eff.sum(axis=0, keepdims=True) + p.control_threshold)
+    model.leader = np.empty((H, W), dtype=np.int8)
+    flat = (N_ACTORS, H * W)
+    kernels.influence_and_control(
+        model.influence.reshape(flat), model.smoothed.reshape(flat), admin.reshape(len(states), -1),
+        np.array([f.index for f in states], dtype=np.int64),
+        np.array([p.state_admin_weight * f.regime.capacity for f in states]),
+        np.array([COUNTRY_CODES.index(CAST[f.index].country) for f in states], dtype=np.int64),
+        w.country.ravel(), p.adapt_rate,
+        np.zeros((0, H * W)) if sympathy is None else sympathy.reshape(flat), p.support_weight,
+        (w.macina_core if expel else _NOWHERE(H, W)).ravel(), JNIM, _EXPELLED, 1.0 - p.core_expulsion,
+        p.control_threshold, p.contest_margin, model.effective.reshape(flat), model.share.reshape(flat),
+        model.control.reshape(-1), model.contested.reshape(-1), model.leader.reshape(-1))
     if model.steps > 0:
         _log_town_changes(model, previous)
     _update_sieges(model)
 
 
-def _smooth(layers: np.ndarray, sigma: float) -> np.ndarray:
-    """Gaussian smoothing of each non-empty 2-D layer of a stack (empty layers stay zero)."""
-    out = np.zeros_like(layers)
-    busy = np.nonzero(layers.reshape(len(layers), -1).any(axis=1))[0]
-    if len(busy):
-        out[busy] = ndimage.gaussian_filter(layers[busy], sigma=(0, sigma, sigma), truncate=3.0)
-    return out
-
-
-def _expel_from_core(model) -> None:
-    """Where JNIM leads inside the Macina core, rival armed groups' influence is stripped (seed 001)."""
-    p = model.params.territory
-    core = model.world.macina_core
-    if not model.factions["JNIM"].active or not core.any():
-        return
-    jnim = model.influence[JNIM]
-    for a in CAST:
-        i = INDEX[a.name]
-        if i == JNIM or a.kind in ("state", "partner"):
-            continue
-        held = core & (jnim > model.influence[i])
-        model.influence[i][held] *= 1.0 - p.core_expulsion
+def _NOWHERE(H, W) -> np.ndarray:
+    return np.zeros((H, W), dtype=bool)
 
 
 def _log_town_changes(model, previous) -> None:
@@ -161,7 +160,7 @@ def _update_sieges(model) -> None:
     rows, cols = w.town_cells[towns, 0], w.town_cells[towns, 1]
     held = {}
     for j in (INDEX["JNIM"], INDEX["ISGS"]):
-        ring = ndimage.uniform_filter((model.control == j).astype(float), size=5, mode="constant")[rows, cols]
+        ring = kernels.window_count(model.control == j, rows, cols, 2) / 25.0
         for k in towns[(ring >= p.siege_share) & (model.control[rows, cols] != j)]:
             held[int(k)] = j
     for k, j in held.items():
@@ -177,83 +176,44 @@ def _update_sieges(model) -> None:
 # ---------------------------------------------------------------------- movement
 
 
-def _score_fields(model) -> dict[str, np.ndarray]:
-    """Per non-state faction, the attractiveness of every cell (see the module docstring)."""
-    p = model.params.territory
-    w = model.world
-    total = model.pop.sum(axis=0)
-    people = np.log1p(total) / np.log1p(total.max() + 1)
-    kinds = np.array([a.kind for a in CAST])
-    state_layers = np.isin(kinds, ("state", "partner"))
-    state_risk = model.smoothed[state_layers].sum(axis=0) / 50.0
-    garrison_towns = ndimage.maximum_filter(((model.presence[state_layers].sum(axis=0) > 0) & (w.town >= 0))
-                                            .astype(float), size=3)
-    base = people, 0.6 * w.gold + 0.2 * w.road, np.minimum(state_risk, 2.0)
-    war = model.relations.war_matrix() > 0
-    non_state = np.isin(kinds, ("jihadist", "militia"))
-    # rivals sensed within ~50 km: two passes of a 9-cell box approximate a Gaussian of sigma ~3.7 cells
-    far = np.zeros_like(model.presence)
-    box = ndimage.uniform_filter(model.presence[non_state], size=(1, 9, 9), mode="constant")
-    far[non_state] = ndimage.uniform_filter(box, size=(1, 9, 9), mode="constant") * 81
-    state_share = model.share[state_layers].sum(axis=0)
-    fields = {}
-    for f in model.factions.values():
-        if f.kind not in ("jihadist", "militia") or not f.active:
-            continue
-        i = f.index
-        rivals = war[i] & non_state
-        guarded = war[i] & state_layers
-        if guarded.sum() == state_layers.sum():
-            enemy_share = state_share
-        else:
-            enemy_share = model.share[guarded].sum(axis=0)
-        hunt = np.minimum(far[rivals].sum(axis=0) / 20.0, 1.0)
-        crowding = model.smoothed[i] / 100.0
-        focus = f.town_focus[w.country]
-        score = (
-            base[0] * (1.0 - enemy_share)
-            + base[1]
-            + 1.0 * hunt * model.ops_factor(f.name) * (1.0 - focus)
-            - 0.8 * base[2] * (1.0 - focus)
-            - 0.5 * crowding
-            + (0.3 + 2.0 * focus) * garrison_towns
-        )
-        if i == JNIM:
-            others = non_state.copy()
-            others[JNIM] = False
-            score = score + p.core_ultimatum * w.macina_core * (model.smoothed[others].sum(axis=0) > 1.0)
-        fields[f.name] = score
-    return fields
-
-
 def move_units(model) -> None:
     """Non-state units go on the offensive against a weaker rival in range, or else move to the
-    best cell within reach; state and partner units hold their garrisons. All units decide at
-    once from the fields of the start of the phase."""
+    best cell within reach of the score field (module docstring); state and partner units hold
+    their garrisons. All units decide at once from the fields of the start of the phase."""
     p = model.params.territory
-    fields = _score_fields(model)
-    units = [u for u in model.units if u.faction in fields]
-    if not units:
+    w = model.world
+    movers = [f for f in model.factions.values() if f.kind in ("jihadist", "militia") and f.active]
+    t = unit_table(model)
+    moving = np.isin(t["own"], [f.index for f in movers])
+    if not moving.any():
         return
-    H, W = model.world.shape
+    units = [u for u, go in zip(t["units"], moving) if go]
+    H, W = w.shape
     m = p.move_cells
-    names = list(fields)
-    stack = np.stack([fields[n] for n in names])
-    which = np.array([names.index(u.faction) for u in units])
-    pos = np.array([u.pos for u in units])
-    home = np.array([u.home for u in units])
-    dr, dc = np.mgrid[-m:m + 1, -m:m + 1]
-    rows = pos[:, 0, None] + dr.ravel()[None]
-    cols = pos[:, 1, None] + dc.ravel()[None]
-    inside = (rows >= 0) & (rows < H) & (cols >= 0) & (cols < W)
-    rows, cols = np.clip(rows, 0, H - 1), np.clip(cols, 0, W - 1)
-    value = stack[which[:, None], rows, cols]
-    value -= p.home_tether * np.hypot(rows - home[:, 0, None], cols - home[:, 1, None])
-    value += model.rng.gumbel(0.0, 0.05, value.shape)
-    value[~inside] = -np.inf
+    total = model.pop.sum(axis=0)
+    people = np.log1p(total) / np.log1p(total.max() + 1)
+    war = model.relations.war_matrix() > 0
+    # rivals sensed within ~50 km: two passes of a 9-cell box approximate a Gaussian of sigma ~3.7 cells
+    far = np.zeros((N_ACTORS, H, W))
+    seen = model.presence_table
+    armed = _NON_STATE[seen["own"]] & (seen["strength"] > 0)
+    kernels.stamp_double_box(far, seen["own"][armed], seen["rows"][armed], seen["cols"][armed],
+                             seen["strength"][armed], 4)
+    ops = np.array([model.ops_factor(a.name) for a in CAST])
+    focus = np.stack([model.factions[a.name].town_focus for a in CAST])
+    core_others = _NON_STATE.copy()
+    core_others[JNIM] = False
+    rows0, cols0 = t["rows"][moving], t["cols"][moving]
+    home = np.array([u.home for u in units], dtype=np.int64)
+    noise = model.rng.gumbel(0.0, 0.05, (len(units), (2 * m + 1) ** 2))
+    value = kernels.move_values(
+        rows0, cols0, home[:, 0], home[:, 1], t["own"][moving], m, people, model.gold_road, model.smoothed,
+        model.share, far, _STATE_LAYER, war & _STATE_LAYER[None, :], war & _NON_STATE[None, :], ops, focus,
+        w.country, model.garrison, p.core_ultimatum * w.macina_core, core_others, JNIM, p.home_tether, noise)
     best = value.argmax(axis=1)
-    new_rows, new_cols = rows[np.arange(len(units)), best], cols[np.arange(len(units)), best]
-    goals = _offensive_goals(model, units, pos)
+    side = 2 * m + 1
+    new_rows, new_cols = rows0 + best // side - m, cols0 + best % side - m
+    goals = _offensive_goals(model, units, np.column_stack([rows0, cols0]))
     for k, u in enumerate(units):
         goal = goals.get(k)
         if goal is not None:
@@ -302,28 +262,45 @@ def _strength(model, u, enemy: str) -> float:
 
 
 def resolve_clashes(model) -> None:
-    """Clashes between units of actors at war (or, rarely, in tension), joint attacks, town attacks."""
+    """Clashes between units of actors at war (or, rarely, in tension), joint attacks, town attacks.
+
+    Units take turns in random order; each meets the units on its own and the eight
+    neighbouring cells, once per pair. Only pairs that can fight this step are visited.
+    """
     p = model.params.territory
     rel = model.relations
+    order = list(model.units.shuffle())
     units = [u for u in model.units if u.manpower > 0]
-    by_cell: dict[tuple[int, int], list] = {}
-    for u in units:
-        by_cell.setdefault(u.pos, []).append(u)
+    if len(units) < 2:
+        return
+    own = np.array([INDEX[u.faction] for u in units])
+    pos = np.array([u.pos for u in units])
+    rank = {u.unique_id: k for k, u in enumerate(order)}
+    d = pos[None, :, :] - pos[:, None, :]  # d[i, j]: offset of unit j from unit i
+    near = (np.abs(d).max(axis=2) <= 1) & _can_fight(model)[own[:, None], own[None, :]]
+    near &= ~_IS_PARTNER[own][:, None]  # partners are met, they do not go looking
+    first, second = np.nonzero(near)
+    if not len(first):
+        return
+    turn = np.array([rank[units[i].unique_id] for i in first])
+    visit = np.lexsort((second, d[first, second, 1], d[first, second, 0], turn))
     seen = set()
-    for u in model.units.shuffle():
-        if u.manpower <= 0 or CAST[INDEX[u.faction]].kind == "partner":
+    for k in visit:
+        u, v = units[first[k]], units[second[k]]
+        key = (min(u.unique_id, v.unique_id), max(u.unique_id, v.unique_id))
+        if key in seen:
             continue
-        r, c = u.pos
-        for dr in (-1, 0, 1):
-            for dc in (-1, 0, 1):
-                for v in by_cell.get((r + dr, c + dc), ()):
-                    if v is u or v.faction == u.faction or v.manpower <= 0:
-                        continue
-                    key = (min(u.unique_id, v.unique_id), max(u.unique_id, v.unique_id))
-                    if key in seen:
-                        continue
-                    seen.add(key)
-                    _maybe_clash(model, u, v, rel, p)
+        seen.add(key)
+        if u.manpower > 0 and v.manpower > 0:
+            _maybe_clash(model, u, v, rel, p)
+
+
+def _can_fight(model) -> np.ndarray:
+    """Actor pairs whose units may clash: not cooperating, and not two pro-government forces
+    (the CSP excepted)."""
+    fight = (model.relations.matrix != COOP) & ~(_PRO_GOVERNMENT[:, None] & _PRO_GOVERNMENT[None, :])
+    np.fill_diagonal(fight, False)
+    return fight
 
 
 def _maybe_clash(model, u, v, rel, p) -> None:

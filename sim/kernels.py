@@ -1,0 +1,328 @@
+"""Compiled inner loops of the step (numba), one per hot path the profile found.
+
+Each kernel computes exactly what the numpy/scipy expression named in its
+docstring computes, only without the whole-grid temporaries: most fields the
+step reads are sums over a few hundred units (sparse points) or are needed only
+at the cells units can reach. Floating-point results equal the array versions
+up to summation order. Kernels take and fill arrays; they hold no state and
+draw no random numbers, so the model's random stream is unchanged by them.
+
+Compiled on first use and cached next to this file (``cache=True``); a cold
+cache costs a few seconds once per machine.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+
+@njit(cache=True, inline="always")
+def _reflect(i, n):
+    """scipy.ndimage's 'reflect' boundary (d c b a | a b c d | d c b a) for any offset."""
+    period = 2 * n
+    k = i % period
+    if k >= n:
+        k = period - 1 - k
+    return k
+
+
+def gaussian_weights(sigma: float, truncate: float = 3.0) -> np.ndarray:
+    """The 1-D kernel scipy.ndimage.gaussian_filter1d uses for ``sigma`` and ``truncate``."""
+    radius = int(truncate * float(sigma) + 0.5)
+    x = np.arange(-radius, radius + 1)
+    phi = np.exp(-0.5 / float(sigma) ** 2 * x**2)
+    return phi / phi.sum()
+
+
+@njit(cache=True)
+def stamp_gaussian(out, layer, rows, cols, weights, kernel):
+    """Add each point's weight times the separable 2-D Gaussian ``kernel`` into ``out[layer]``.
+
+    Equals ``ndimage.gaussian_filter(points, sigma=(0, s, s), truncate=3)`` with
+    mode 'reflect' on a stack holding the points, at the cost of one stamp per point.
+    """
+    _, H, W = out.shape
+    R = (len(kernel) - 1) // 2
+    for k in range(len(rows)):
+        a, r, c, w = layer[k], rows[k], cols[k], weights[k]
+        for i in range(-R, R + 1):
+            rr = _reflect(r + i, H)
+            wi = w * kernel[i + R]
+            for j in range(-R, R + 1):
+                out[a, rr, _reflect(c + j, W)] += wi * kernel[j + R]
+
+
+@njit(cache=True)
+def stamp_double_box(out, layer, rows, cols, weights, half):
+    """Two passes of a (2 half + 1)-cell box filter, mode 'constant', times its area, as stamps.
+
+    Equals ``uniform_filter(uniform_filter(points, size, mode='constant'), size,
+    mode='constant') * size**2`` per layer: along each axis the weight of a point
+    at ``p`` on cell ``x`` is the number of in-grid cells within ``half`` of both,
+    divided by ``size``.
+    """
+    _, H, W = out.shape
+    size = 2 * half + 1
+    for k in range(len(rows)):
+        a, r, c, w = layer[k], rows[k], cols[k], weights[k]
+        for x in range(max(r - 2 * half, 0), min(r + 2 * half, H - 1) + 1):
+            n_r = min(x + half, r + half, H - 1) - max(x - half, r - half, 0) + 1
+            if n_r <= 0:
+                continue
+            wr = w * n_r / size
+            for y in range(max(c - 2 * half, 0), min(c + 2 * half, W - 1) + 1):
+                n_c = min(y + half, c + half, W - 1) - max(y - half, c - half, 0) + 1
+                if n_c > 0:
+                    out[a, x, y] += wr * n_c / size
+
+
+@njit(cache=True)
+def influence_and_control(influence, smoothed, admin, admin_actor, admin_coef, admin_country, country,
+                          adapt, sympathy, support_weight, expel_core, jnim, expelled, expel_factor,
+                          threshold, margin, eff, share, control, contested, leader):
+    """Relax influence toward presence (plus states' administration), strip rivals from the
+    Macina core where JNIM leads, weight by sympathy, and classify control of every cell.
+
+    Arrays are (actors, cells) or (cells,). ``admin`` holds each state's smoothed
+    garrisons (already scaled to ~1 at a garrison), capped at 1.5 and counted
+    inside the state's own country. ``expel_core`` is all-False when the
+    expulsion does not apply; ``sympathy`` has no rows before communities are read.
+    """
+    A, N = influence.shape
+    has_sympathy = sympathy.shape[0] > 0
+    for a in range(A):
+        for n in range(N):
+            target = smoothed[a, n]
+            for k in range(admin.shape[0]):
+                if admin_actor[k] == a and country[n] == admin_country[k]:
+                    target += admin_coef[k] * min(admin[k, n], 1.5)
+            influence[a, n] += adapt * (target - influence[a, n])
+    for n in range(N):
+        if expel_core[n]:
+            held_by = influence[jnim, n]
+            for a in range(A):
+                if expelled[a] and held_by > influence[a, n]:
+                    influence[a, n] *= expel_factor
+    first = np.full(N, -np.inf)
+    second = np.full(N, -np.inf)
+    total = np.zeros(N)
+    for a in range(A):
+        for n in range(N):
+            e = influence[a, n]
+            if has_sympathy:
+                e = e * (1.0 + support_weight * sympathy[a, n])
+            eff[a, n] = e
+            total[n] += e
+            if e > first[n]:
+                second[n] = first[n]
+                first[n] = e
+                leader[n] = a
+            elif e > second[n]:
+                second[n] = e
+    for n in range(N):
+        strong = first[n] >= threshold
+        clear = first[n] >= (1.0 + margin) * second[n]
+        control[n] = leader[n] if (strong and clear) else -1
+        contested[n] = strong and not clear and second[n] >= threshold
+        total[n] += threshold
+    for a in range(A):
+        for n in range(N):
+            share[a, n] = eff[a, n] / total[n]
+
+
+@njit(cache=True)
+def window_count(mask, rows, cols, half):
+    """Number of True cells of ``mask`` in the (2 half + 1)^2 window at each point, zero outside."""
+    H, W = mask.shape
+    out = np.zeros(len(rows))
+    for k in range(len(rows)):
+        n = 0
+        for r in range(max(rows[k] - half, 0), min(rows[k] + half, H - 1) + 1):
+            for c in range(max(cols[k] - half, 0), min(cols[k] + half, W - 1) + 1):
+                if mask[r, c]:
+                    n += 1
+        out[k] = n
+    return out
+
+
+@njit(cache=True)
+def move_values(rows0, cols0, home_r, home_c, unit_actor, m, people, gold_road, smoothed, share, far,
+                state_layer, guarded, rivals, ops, focus, country, garrison, core_bonus, core_others,
+                core_actor, home_tether, noise):
+    """Score of every cell within ``m`` of each unit (-inf off the grid), as the docstring of
+    :mod:`sim.territory` defines it, minus the tether to home, plus ``noise``.
+
+    ``guarded[a]``/``rivals[a]`` flag the state-side and non-state actors ``a`` is at war with;
+    ``garrison`` marks garrisoned towns (read through a 3 x 3 maximum);
+    ``core_bonus`` is the Macina-core ultimatum per cell (zero off the core).
+    """
+    A, H, W = smoothed.shape
+    n = len(rows0)
+    side = 2 * m + 1
+    out = np.empty((n, side * side))
+    for k in range(n):
+        i = unit_actor[k]
+        for q in range(side * side):
+            r = rows0[k] + q // side - m
+            c = cols0[k] + q % side - m
+            if r < 0 or r >= H or c < 0 or c >= W:
+                out[k, q] = -np.inf
+                continue
+            risk = 0.0
+            enemy_share = 0.0
+            hunt = 0.0
+            for a in range(A):
+                if state_layer[a]:
+                    risk += smoothed[a, r, c]
+                    if guarded[i, a]:
+                        enemy_share += share[a, r, c]
+                elif rivals[i, a]:
+                    hunt += far[a, r, c]
+            risk = min(risk / 50.0, 2.0)
+            hunt = min(hunt / 20.0, 1.0)
+            guard = 0.0
+            for rr in range(max(r - 1, 0), min(r + 1, H - 1) + 1):
+                for cc in range(max(c - 1, 0), min(c + 1, W - 1) + 1):
+                    if garrison[rr, cc]:
+                        guard = 1.0
+            f = focus[i, country[r, c]]
+            v = (people[r, c] * (1.0 - enemy_share) + gold_road[r, c]
+                 + hunt * ops[i] * (1.0 - f) - 0.8 * risk * (1.0 - f)
+                 - 0.5 * smoothed[i, r, c] / 100.0 + (0.3 + 2.0 * f) * guard)
+            if i == core_actor and core_bonus[r, c] != 0.0:
+                others = 0.0
+                for a in range(A):
+                    if core_others[a]:
+                        others += smoothed[a, r, c]
+                if others > 1.0:
+                    v += core_bonus[r, c]
+            dr = r - home_r[k]
+            dc = c - home_c[k]
+            out[k, q] = v - home_tether * math.sqrt(dr * dr + dc * dc) + noise[k, q]
+    return out
+
+
+@njit(cache=True)
+def window_sums(rows, cols, layer, half, total, share, sympathy, presence):
+    """For each unit, the sum over the (2 half + 1)^2 window (zero outside) of residents x its
+    actor's share x sympathy (the recruitment pool) and of its actor's presence."""
+    _, H, W = share.shape
+    n = len(rows)
+    pool = np.zeros(n)
+    own = np.zeros(n)
+    for k in range(n):
+        a = layer[k]
+        for r in range(max(rows[k] - half, 0), min(rows[k] + half, H - 1) + 1):
+            for c in range(max(cols[k] - half, 0), min(cols[k] + half, W - 1) + 1):
+                pool[k] += total[r, c] * share[a, r, c] * sympathy[a, r, c]
+                own[k] += presence[a, r, c]
+    return pool, own
+
+
+@njit(cache=True)
+def refresh_residents(pop_flat, groups, cells, indptr, data, community_population):
+    """Point the community x cell matrix's ``data`` at the current population and total each row."""
+    for c in range(len(indptr) - 1):
+        total = 0.0
+        for p in range(indptr[c], indptr[c + 1]):
+            data[p] = pop_flat[groups[p], cells[p]]
+            total += data[p]
+        community_population[c] = total
+
+
+@njit(cache=True)
+def community_exposure(indptr, indices, data, share_flat, live, pop_c):
+    """``residents @ share.T / population``: each community's mean influence share of each
+    actor; actors whose layer is all zero (``live`` False) are skipped, their exposure is 0."""
+    C = len(indptr) - 1
+    A = share_flat.shape[0]
+    out = np.zeros((C, A))
+    for a in range(A):
+        if not live[a]:
+            continue
+        layer = share_flat[a]
+        for c in range(C):
+            acc = 0.0
+            for p in range(indptr[c], indptr[c + 1]):
+                acc += data[p] * layer[indices[p]]
+            out[c, a] = acc / pop_c[c]
+    return out
+
+
+@njit(cache=True)
+def cell_means(cell_ptr, entry_group, entry_comm, pop_flat, sympathy, informing, live):
+    """Resident-weighted means per cell of community sympathy and informing:
+    ``residents.T @ sympathy / residents per cell`` as (actors, cells), and the same for informing.
+
+    ``cell_ptr``/``entry_*`` list the (ethnic group, community) pairs living in each cell;
+    layers of actors that are not ``live`` stay zero.
+    """
+    E, N = pop_flat.shape
+    sympathy_cell = np.zeros((sympathy.shape[1], N))
+    intel = np.zeros(N)
+    live_idx = np.nonzero(live)[0]
+    for cell in range(N):
+        total = 0.0
+        for e in range(E):
+            total += pop_flat[e, cell]
+        d = max(total, 1.0)
+        for p in range(cell_ptr[cell], cell_ptr[cell + 1]):
+            w = pop_flat[entry_group[p], cell]
+            c = entry_comm[p]
+            for a in live_idx:
+                sympathy_cell[a, cell] += w * sympathy[c, a]
+            intel[cell] += w * informing[c]
+        for a in live_idx:
+            sympathy_cell[a, cell] /= d
+        intel[cell] /= d
+    return sympathy_cell, intel
+
+
+@njit(cache=True)
+def flee(pop_flat, comm_id, fear, danger_flat, flee_rate, region, n_regions):
+    """Move a share of residents out of each cell (fear of their community x local danger,
+    at most half) and total them by ethnic group and region; returns (moved by group and
+    region, total moved). ``pop_flat`` is updated in place."""
+    E, N = pop_flat.shape
+    by_region = np.zeros((E, n_regions))
+    total = 0.0
+    for e in range(E):
+        for cell in range(N):
+            c = comm_id[e, cell]
+            if c < 0:
+                continue
+            frac = flee_rate * fear[c] * (0.3 + 1.0 - math.exp(-danger_flat[cell] / 10.0))
+            frac = min(max(frac, 0.0), 0.5)
+            moved = pop_flat[e, cell] * frac
+            if moved > 0.0:
+                pop_flat[e, cell] -= moved
+                by_region[e, region[cell]] += moved
+                total += moved
+    return by_region, total
+
+
+@njit(cache=True)
+def pair_overlaps(share_flat, first, second):
+    """For each actor pair, the sum over cells of the smaller share over the sum of the larger."""
+    P = len(first)
+    lo = np.zeros(P)
+    hi = np.zeros(P)
+    N = share_flat.shape[1]
+    for cell in range(N):
+        for p in range(P):
+            x = share_flat[first[p], cell]
+            y = share_flat[second[p], cell]
+            if x < y:
+                lo[p] += x
+                hi[p] += y
+            else:
+                lo[p] += y
+                hi[p] += x
+    out = np.zeros(P)
+    for p in range(P):
+        if hi[p] > 1e-9:
+            out[p] = lo[p] / hi[p]
+    return out
