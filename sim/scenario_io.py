@@ -258,14 +258,12 @@ def _resolve(path: Path, _seen: tuple = ()) -> tuple[dict, dict[tuple, Origin]]:
     calibration = None
     if "calibration" in data:
         calibration = _calibration(path, data.pop("calibration"), data, origins)
-        data = _merge(calibration[0], data)  # the file's own keys stay on top (a clash was rejected above)
-        origins = _merge_origins(calibration[0], calibration[1], data, origins)
     line = origins.get(("base",), Origin(path, None)).line
     if base_ref is None:
         if removed:
             raise ScenarioError(f"{path}: remove_events{_at(origins, ('remove_events',))}: "
                                 "needs a 'base' scenario to remove from")
-        return _calibrated(path, data, origins, calibration), origins
+        return _calibrated(path, data, origins, calibration)
     if not isinstance(base_ref, str) or not base_ref.strip():
         raise ScenarioError(f"{path}: base (line {line}): expected a file name, got {base_ref!r}")
     base_path = path.parent / base_ref
@@ -297,7 +295,7 @@ def _resolve(path: Path, _seen: tuple = ()) -> tuple[dict, dict[tuple, Origin]]:
         keep = [i for i, e in enumerate(events) if not (isinstance(e, dict) and e.get("id") in removed)]
         merged["events"] = [events[i] for i in keep]
         origins = _renumber(origins, "events", keep)
-    return _calibrated(path, merged, origins, calibration), origins
+    return _calibrated(path, merged, origins, calibration)
 
 
 def _calibration(path: Path, ref, data: dict, origins: dict) -> tuple[dict, dict, dict]:
@@ -338,11 +336,13 @@ def _calibration(path: Path, ref, data: dict, origins: dict) -> tuple[dict, dict
     return values, layer_o, record
 
 
-def _calibrated(path: Path, data: dict, origins: dict, calibration) -> dict:
-    """``data`` with the calibration's record, once the keys it sets are known to name existing entries
-    (a calibrated ``factions.X...`` must not create a faction the scenario does not have)."""
+def _calibrated(path: Path, data: dict, origins: dict, calibration) -> tuple[dict, dict]:
+    """``data`` (the file merged onto its base chain) with the calibration's values and record, and where
+    each key was written. The values go on top: the file's own keys never clash with them (checked in
+    :func:`_calibration`), so this equals the file's keys over the calibration over the base. A calibrated
+    ``factions.X...`` must name an entry the scenario has (it would otherwise create a faction)."""
     if calibration is None:
-        return data
+        return data, origins
     from sim.sweep import _walk_schema
 
     for key in calibration[2]["parameters"]:
@@ -352,10 +352,12 @@ def _calibrated(path: Path, data: dict, origins: dict, calibration) -> dict:
             info, cls = _walk_schema(parts[:k]) if k else (None, Scenario)
             keyed = info is not None and cls is None  # the parent is a mapping of names (factions, states)
             if keyed and part not in node:
-                raise ScenarioError(f"{path}: {key}{_at(origins, tuple(parts), path)}: the scenario has no "
-                                    f"{parts[k - 1]} entry {part!r} to calibrate; expected one of {sorted(node)}")
+                where = _at(calibration[1], tuple(parts), path)
+                raise ScenarioError(f"{path}: {key}{where}: the scenario has no {parts[k - 1]} entry {part!r} "
+                                    f"to calibrate; expected one of {sorted(node)}")
             node = node.get(part, {})
-    return {**data, "calibrated_from": calibration[2]}
+    merged = _merge(data, calibration[0])
+    return {**merged, "calibrated_from": calibration[2]}, _merge_origins(data, origins, calibration[0], calibration[1])
 
 
 def _renumber(origins: dict, key: str, keep: list[int]) -> dict:

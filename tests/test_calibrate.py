@@ -1,0 +1,284 @@
+"""liptako calibrate: the priors file, the distance, a small end-to-end calibration on the toy world,
+its determinism, the report, and scenarios that take their values from a calibrated file."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from pathlib import Path
+
+import pytest
+import yaml
+
+from sim import calibrate as C
+from sim.scenario_io import ScenarioError, load_scenario, scenario_to_yaml
+from sim.targets import TargetFile
+
+ROOT = Path(__file__).resolve().parent.parent
+FIX = ROOT / "tests" / "fixtures" / "calibration"
+HORIZON = dt.date(2019, 6, 30)  # toy runs of about 26 weekly steps
+
+
+# ---------------------------------------------------------------------- priors
+
+
+def test_shipped_priors_load_inside_plausible_ranges():
+    pf, dims = C.load_priors(ROOT / "calibration" / "priors.yaml")
+    assert 10 <= len(dims) <= 20
+    for d, (key, p) in zip(dims, pf.parameters.items()):
+        kind, lo, hi = C.plausible(key)
+        assert kind == "float" and lo <= d.low < d.high <= hi
+        assert d.log == (p.prior == "log-uniform") and (not d.log or d.low > 0)
+    # every prior path exists in the baseline, whose fitting targets apply by a 2019 horizon
+    cal = C.prepare(ROOT / "scenarios" / "baseline.yaml", horizon=dt.date(2019, 9, 30), work=Path("/nonexistent"))
+    assert {t.id for t in cal.fit} == {"no_clashes_before_mid2019", "cooperation_until_2019"}
+
+
+GOOD = {"mechanisms.territory.clash_rate": {"prior": "log-uniform", "reason": "drives the clash count"}}
+
+
+@pytest.mark.parametrize("entry, where, expected", [
+    ({"mechanisms.territory.clash_rte": GOOD["mechanisms.territory.clash_rate"]},
+     "parameters.mechanisms.territory.clash_rte (line 3)", "did you mean 'mechanisms.territory.clash_rate'"),
+    ({"mechanisms.territory.clash_rate": {"prior": "uniform", "range": [0.01, 1.0], "reason": "too wide below"}},
+     "parameters.mechanisms.territory.clash_rate.range (line 5)", "beyond the documented plausible range [0.05, 2]"),
+    ({"mechanisms.economy.ransom_rate": {"prior": "log-uniform", "reason": "plausible range starts at 0"}},
+     "parameters.mechanisms.economy.ransom_rate.prior (line 4)", "needs a positive lower bound"),
+    ({"mechanisms.territory.clash_rate": {"prior": "uniform", "resaon": "misspelt key"}},
+     "parameters.mechanisms.territory.clash_rate.resaon (line 5)", "unknown key (did you mean 'reason'?)"),
+    ({"mechanisms.territory.clash_rate": {"prior": "normal", "reason": "unsupported shape"}},
+     "parameters.mechanisms.territory.clash_rate.prior (line 4)", "'uniform' or 'log-uniform'"),
+    ({"mechanisms.territory.move_cells": {"prior": "uniform", "reason": "an integer without a range"}},
+     "parameters.mechanisms.territory.move_cells (line 3)", "not a scenario parameter with a documented plausible"),
+    ({"mechanisms.territory.clash_rate": {"prior": "uniform", "range": [1.0, 0.5], "reason": "reversed range"}},
+     "parameters.mechanisms.territory.clash_rate (line 3)", "low < high"),
+])
+def test_malformed_priors_name_file_key_and_expectation(tmp_path, entry, where, expected):
+    path = tmp_path / "priors.yaml"
+    path.write_text(yaml.safe_dump({"description": "x", "parameters": entry}, sort_keys=False,
+                                   default_flow_style=False))
+    with pytest.raises(ScenarioError) as err:
+        C.load_priors(path)
+    lines = str(err.value).splitlines()
+    assert any(line.startswith(f"{path}: {where}: ") and expected in line for line in lines), lines
+
+
+# ---------------------------------------------------------------------- the distance
+
+
+def _targets(*specs):
+    rows = [{"id": f"t{k}", "statement": "a test target statement", "source": ["000_413828cd3477c8cc.txt"],
+             "use": "fit", "metric": metric, "accept": accept, "tolerance": "test"}
+            for k, (metric, accept) in enumerate(specs)]
+    return TargetFile.model_validate({"fit_until": "2022-12-31", "targets": rows}).targets
+
+
+CLASHES = {"metric": "clashes", "between": ["JNIM", "ISGS"], "start": "2019-01-01", "end": "2021-12-31"}
+PEAK = {"metric": "peak_year", "between": ["JNIM", "ISGS"], "start": "2019-01-01", "end": "2022-12-31"}
+SHARE = {"metric": "relation_share", "between": ["JNIM", "ISGS"], "state": "war", "start": "2019-07-01",
+         "end": "2022-04-30"}
+
+
+def test_distance_known_answers():
+    t_range, t_max0, t_peak, t_share = _targets((CLASHES, {"min": 63, "max": 250}), (CLASHES, {"max": 0}),
+                                                (PEAK, {"min": 2020, "max": 2020}), (SHARE, {"min": 0.8}))
+    four = [t_range, t_max0, t_peak, t_share]
+    # everything met
+    assert C.distance(four, {"t0": 125, "t1": 0, "t2": 2020, "t3": 0.9}) == 0.0
+    # 26 clashes against [63, 250]: fails, 37 short of 63 -> miss 37/63; the others pass
+    assert C.distance(four, {"t0": 26, "t1": 0, "t2": 2020, "t3": 0.9}) == pytest.approx((1 + 37 / 63) / 4)
+    # above the upper end: 300 -> miss 50/250
+    assert C.distance([t_range], {"t0": 300}) == pytest.approx(1 + 50 / 250)
+    # 3 clashes against max 0: scale max(|0|, 1) = 1, miss capped at 1
+    assert C.distance([t_max0], {"t1": 3}) == 2.0
+    # a peak one year off is a full miss (scale 1 year, not 2020)
+    assert C.distance([t_peak], {"t2": 2021}) == 2.0
+    # a share 0.4 below its minimum 0.8: miss 0.4
+    assert C.distance([t_share], {"t3": 0.4}) == pytest.approx(1.4)
+    # not applicable targets are left out of the mean; NaN is a full failure
+    assert C.distance(four, {"t0": None, "t1": 0, "t2": None, "t3": 0.9}) == 0.0
+    assert C.distance([t_share, t_max0], {"t3": float("nan"), "t1": 0}) == 1.0
+    with pytest.raises(ValueError, match="no target applies"):
+        C.distance(four, {"t0": None})
+
+
+def test_weighted_median():
+    assert C.weighted_median([3.0, 1.0, 2.0], [1, 1, 1]) == 2.0
+    assert C.weighted_median([1.0, 2.0, 3.0], [0.1, 0.1, 0.8]) == 3.0
+
+
+# ---------------------------------------------------------------------- end to end on the toy world
+
+
+SMALL = {"screen_points": 4, "seeds_per_point": 1, "particles": 3, "generations": 2, "ensemble_size": 2}
+
+
+def _toy_scenario_file(folder: Path) -> Path:
+    from toyworld import toy_scenario
+
+    path = folder / "toy.yaml"
+    path.write_text(yaml.safe_dump(toy_scenario().model_dump(mode="json"), sort_keys=False), encoding="utf-8")
+    return path
+
+
+def _calibrate(folder: Path, geo, master_seed: int = 5):
+    folder.mkdir(parents=True, exist_ok=True)
+    cal = C.prepare(_toy_scenario_file(folder), FIX / "toy_priors.yaml", FIX / "toy_targets.yaml",
+                    master_seed=master_seed, horizon=HORIZON, work=folder / "work", geo=geo)
+    return cal, C.run_calibration(cal, folder / "out", **SMALL, workers=1, progress=False)
+
+
+@pytest.fixture(scope="module")
+def toy_calibration(tmp_path_factory, geo_toy):
+    return _calibrate(tmp_path_factory.mktemp("cal_a"), geo_toy)
+
+
+def test_calibration_writes_a_valid_calibrated_file(toy_calibration):
+    cal, done = toy_calibration
+    calib, lines, digest = C.load_calibrated(done.calibrated)
+    _, dims = C.load_priors(FIX / "toy_priors.yaml")
+    assert list(calib.parameters) == [d.path for d in dims]
+    for d in dims:
+        assert d.low <= calib.parameters[d.path] <= d.high
+    assert calib.master_seed == 5 and calib.git_commit and calib.created
+    assert calib.runs["screen"] == 4 and calib.runs["ensemble"] == 2 and calib.runs["abc"] >= 2 * 3
+    assert set(calib.distance) == {"screen_best_point_mean", "abc_final_tolerance", "ensemble_mean"}
+    assert "ABC-SMC generation" in calib.statistic
+    # the stages' files: one record per screen run and ensemble seed, every ABC generation's particles
+    assert len(list((cal.work / "screen").glob("*.json"))) == 4
+    assert len(list((cal.work / "ensemble").glob("*.json"))) == 2
+    rows = C.read_posterior(cal.work)
+    assert sorted({int(r["generation"]) for r in rows}) == [0, 1]
+    assert all(len([r for r in rows if int(r["generation"]) == g]) == 3 for g in (0, 1))
+
+
+def test_report_has_its_sections_and_figures(toy_calibration):
+    cal, done = toy_calibration
+    text = done.report.read_text()
+    for heading in ("# Calibration report", "## Fitted parameters", "## Targets at the fitted parameters (2-seed",
+                    "### Fitting targets:", "### Held-out validation", "## Which targets cannot be met together",
+                    "## Posterior marginals", "## Posterior-predictive time series", "## ABC-SMC generations"):
+        assert heading in text, heading
+    for t in ("toy_clashes_early_2019", "toy_war", "toy_jnim_manpower", "toy_clash_deaths"):
+        assert f"`{t}`" in text.split("### Held-out validation")[0]
+    assert "`toy_clashes_mid_2019`" in text.split("### Held-out validation")[1]
+    for fig in ("screen_pass_rates.png", "target_pairs.png", "posterior_marginals.png", "posterior_predictive.png"):
+        path = done.report.parent / "figures" / fig
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and f"figures/{fig}" in text
+
+
+def test_report_only_regenerates_the_report(toy_calibration):
+    from sim.cli import main
+
+    cal, done = toy_calibration
+    before = done.report.read_text()
+    done.report.unlink()
+    assert main(["calibrate", "--report-only", "--work", str(cal.work), "--out", str(done.report.parent)]) == 0
+    assert done.report.read_text() == before
+
+
+def test_same_master_seed_gives_the_same_calibrated_file(toy_calibration, tmp_path, geo_toy):
+    cal, done = toy_calibration
+    _, again = _calibrate(tmp_path / "b", geo_toy)
+
+    def fitted(path):
+        data = yaml.safe_load(path.read_text())
+        return {k: v for k, v in data.items() if k not in ("created", "scenario")}
+
+    assert fitted(again.calibrated) == fitted(done.calibrated)
+    assert (tmp_path / "b" / "work" / "posterior.csv").read_text() == (cal.work / "posterior.csv").read_text()
+
+
+def test_work_folder_of_another_calibration_is_refused(toy_calibration, geo_toy):
+    cal, _ = toy_calibration
+    other = C.prepare(cal.scenario_path, FIX / "toy_priors.yaml", FIX / "toy_targets.yaml", master_seed=6,
+                      horizon=HORIZON, work=cal.work, geo=geo_toy)
+    with pytest.raises(ScenarioError, match="holds another calibration"):
+        C.run_calibration(other, cal.work.parent / "out2", **SMALL, progress=False)
+
+
+# ---------------------------------------------------------------------- scenarios that use a calibration
+
+
+def test_scenario_takes_its_values_from_the_calibration_and_records_it(toy_calibration, geo_toy):
+    from sim.runner import run
+
+    cal, done = toy_calibration
+    calib, _, digest = C.load_calibrated(done.calibrated)
+    path = cal.scenario_path.parent / "toy_calibrated.yaml"
+    path.write_text(f"base: toy.yaml\nname: toy_calibrated\nend: '{HORIZON}'\n"
+                    f"calibration: out/calibrated.yaml\n", encoding="utf-8")
+    scenario = load_scenario(path)
+    assert scenario.mechanisms.territory.clash_rate == calib.parameters["mechanisms.territory.clash_rate"]
+    assert scenario.factions["JNIM"].strategy.restraint == calib.parameters["factions.JNIM.strategy.restraint"]
+    assert scenario.factions["ISGS"].strategy.restraint == 0.2  # untouched
+    rec = scenario.calibrated_from
+    assert rec.file == "out/calibrated.yaml" and rec.sha256 == digest and rec.master_seed == 5
+    assert rec.parameters == calib.parameters
+    # the resolved scenario written to results records it and loads back without applying it twice
+    resolved = cal.scenario_path.parent / "resolved.yaml"
+    resolved.write_text(scenario_to_yaml(scenario), encoding="utf-8")
+    assert "calibrated_from:" in resolved.read_text() and load_scenario(resolved) == scenario
+    result = run(scenario, geo_toy, seed=1)
+    assert result.counts["steps"] == scenario.n_steps > 0
+    # an uncalibrated scenario dumps as before: no calibrated_from key
+    assert "calibrated_from" not in scenario_to_yaml(load_scenario(cal.scenario_path))
+
+
+def _calibrated_file(folder: Path, parameters: dict) -> Path:
+    path = folder / "calibrated.yaml"
+    path.write_text(yaml.safe_dump({"master_seed": 1, "parameters": parameters}, sort_keys=False))
+    return path
+
+
+@pytest.mark.parametrize("scenario_extra, parameters, expected", [
+    ("mechanisms:\n  territory:\n    clash_rate: 0.5\n", {"mechanisms.territory.clash_rate": 0.7},
+     "mechanisms.territory.clash_rate (line 5): also set by the calibration"),
+    ("", {"mechanisms.territory.clash_rte": 0.7},
+     "calibrated.yaml: parameters.mechanisms.territory.clash_rte (line 3): 'mechanisms.territory.clash_rte' is not"),
+    ("", {"mechanisms.territory.clash_rate": 9.0},
+     "calibrated.yaml: parameters.mechanisms.territory.clash_rate (line 3): 9 lies outside the documented"),
+    ("", {"factions.GATIA.strategy.restraint": 0.5},
+     "factions.GATIA.strategy.restraint (line 3 of "),
+])
+def test_bad_calibration_hooks_are_named(tmp_path, scenario_extra, parameters, expected):
+    _toy_scenario_file(tmp_path)
+    _calibrated_file(tmp_path, parameters)
+    path = tmp_path / "s.yaml"
+    path.write_text(f"base: toy.yaml\ncalibration: calibrated.yaml\n{scenario_extra}", encoding="utf-8")
+    with pytest.raises(ScenarioError) as err:
+        load_scenario(path)
+    assert expected in str(err.value), str(err.value)
+    if "GATIA" in expected:
+        assert "the calibration): the scenario has no factions entry 'GATIA'" in str(err.value)
+
+
+def test_missing_calibration_file_is_named(tmp_path):
+    _toy_scenario_file(tmp_path)
+    path = tmp_path / "s.yaml"
+    path.write_text("base: toy.yaml\ncalibration: nowhere.yaml\n", encoding="utf-8")
+    with pytest.raises(ScenarioError, match=r"s.yaml: calibration \(line 2\): no such file"):
+        load_scenario(path)
+
+
+# ---------------------------------------------------------------------- the command's bad input
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["--horizon", "2017-01-01"], "expected a date after the scenario's start"),
+    (["--horizon", "2017-04-31"], "expected a date YYYY-MM-DD"),
+    (["--horizon", "2017-05-31"], "no fitting target"),
+    (["--priors", "nowhere.yaml"], "nowhere.yaml: no such file"),
+    (["--report-only", "--work", "nowhere"], "not a calibration folder"),
+])
+def test_calibrate_bad_input_exits_2(tmp_path, capsys, argv, expected):
+    from sim.cli import main
+
+    assert main(["calibrate", "--work", str(tmp_path / "w"), "--out", str(tmp_path / "o"), *argv]) == 2
+    assert expected in capsys.readouterr().err
+    assert not (tmp_path / "o" / "calibrated.yaml").exists()
+
+
+def test_seeds_derive_from_the_master_seed():
+    assert C.seed_of(5, 0, 1, 0) == C.seed_of(5, 0, 1, 0) != C.seed_of(5, 0, 0, 1)
+    assert 0 <= C.seed_of(5, 2, 0) < 2**63 and not math.isnan(C.seed_of(6, 2, 0))
