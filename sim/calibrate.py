@@ -69,6 +69,7 @@ DEFAULT_TARGETS = ROOT / "calibration" / "targets.yaml"
 DEFAULT_SCENARIO = ROOT / "scenarios" / "baseline.yaml"
 # monthly series kept from each ensemble run for the posterior-predictive figure
 ENSEMBLE_SERIES = ("clashes.JNIM-ISGS", "clash_fatalities.JNIM-ISGS", "JNIM.area_km2", "ISGS.area_km2")
+MAX_TRIES = 20  # ABC budget: proposals per accepted particle on average (modelling choice, 10-50)
 STAGES = {"screen": 0, "abc": 1, "ensemble": 2, "lhs": 3, "driver": 4}  # SeedSequence spawn_key heads
 
 
@@ -634,9 +635,13 @@ def run_abc(cal: Calibration, particles: int, generations: int, eps0: float, map
                            sampler=seeded_map_sampler(mapper, cal.master_seed),
                            eps=pyabc.QuantileEpsilon(initial_epsilon=eps0, alpha=0.5))
         abc.new(f"sqlite:///{db}", {"distance": 0.0})
-        history = abc.run(max_nr_populations=generations, minimum_epsilon=0.0)
+        # a generation accepting under 1 in MAX_TRIES proposals has an unreachable tolerance: stop there
+        history = abc.run(max_nr_populations=generations, minimum_epsilon=0.0, min_acceptance_rate=1 / MAX_TRIES)
     finally:
         np.random.set_state(saved)
+    if history.max_t < 0:
+        raise RuntimeError(f"ABC-SMC accepted no generation: fewer than 1 in {MAX_TRIES} prior draws came within "
+                           f"the screen's median distance {eps0:.4g}")
     export_abc(cal, history)
     return db
 
