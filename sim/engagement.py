@@ -160,11 +160,11 @@ def update_attitudes(model) -> None:
     model.caste_tension = np.clip(model.caste_tension * 0.99 + np.where(fulani, gain, 0.0), 0.0, 1.0)
 
     H, W = model.world.shape
-    sympathy_cell, intel = kernels.cell_means(model._cell_ptr, model._cell_group, model._cell_comm,
-                                              model.pop.reshape(len(model.pop), -1), model.sympathy,
-                                              model.informing, model.sympathy.any(axis=0))
-    model.sympathy_cell = sympathy_cell.reshape(A, H, W)
-    model.intel = intel.reshape(H, W)
+    if getattr(model, "sympathy_cell", None) is None:
+        model.sympathy_cell, model.intel = np.zeros((A, H, W)), np.zeros((H, W))
+    kernels.cell_means(model._cell_ptr, model._cell_group, model._cell_comm, model.pop.reshape(len(model.pop), -1),
+                       model.sympathy, model.informing, model.sympathy.any(axis=0),
+                       model.sympathy_cell.reshape(A, -1), model.intel.reshape(-1))
 
 
 def community_actions(model) -> None:
@@ -238,20 +238,24 @@ def _refuges(model) -> np.ndarray:
     if getattr(model, "_refuge_cache_step", None) == model.steps:
         return model._refuge_cache
     w = model.world
-    R = len(w.region_names)
-    best = np.zeros((R, 2), dtype=int)
-    score = np.full(R, -1.0)
-    state_side = set(STATE_SIDE.tolist())
-    for k, t in enumerate(w.geo.towns):
-        r, c = w.town_cells[k]
-        reg = w.region[r, c]
-        s = t.population * (2.0 if model.control[r, c] in state_side else 1.0)
-        if s > score[reg]:
-            score[reg], best[reg] = s, (r, c)
-    for reg in np.nonzero(score < 0)[0]:
-        cells = np.argwhere(w.region == reg)
-        if len(cells):
-            best[reg] = cells[len(cells) // 2]
+    if getattr(model, "_refuge_default", None) is None:
+        # towns by region, and for regions without a town the middle of their cells
+        rows, cols = w.town_cells[:, 0], w.town_cells[:, 1]
+        model._town_region = w.region[rows, cols]
+        model._town_pop = np.array([t.population for t in w.geo.towns], dtype=float)
+        model._refuge_default = np.zeros((len(w.region_names), 2), dtype=int)
+        for reg in range(len(w.region_names)):
+            cells = np.argwhere(w.region == reg)
+            if len(cells):
+                model._refuge_default[reg] = cells[len(cells) // 2]
+    rows, cols = w.town_cells[:, 0], w.town_cells[:, 1]
+    held = model.control[rows, cols]
+    score = model._town_pop * np.where(np.isin(held, STATE_SIDE), 2.0, 1.0)
+    order = np.lexsort((np.arange(len(score)), -score, model._town_region))  # best town first in each region
+    region = model._town_region[order]
+    first = order[np.r_[True, region[1:] != region[:-1]]]
+    best = model._refuge_default.copy()
+    best[model._town_region[first]] = w.town_cells[first]
     model._refuge_cache, model._refuge_cache_step = best, model.steps
     return best
 
@@ -260,21 +264,26 @@ def _mobilise(model) -> None:
     """Communities raise or reinforce their own militia against a coercive jihadist ruler."""
     p = model.params.engagement
     militia = model.comm_militia
-    fulani_idx = FULANI_IDX
-    for c in np.nonzero(militia >= 0)[0]:
+    active = np.array([model.factions[a.name].active for a in CAST])
+    eligible = np.nonzero((militia >= 0) & active[np.maximum(militia, 0)] & (model.ruler >= 0))[0]
+    if not len(eligible):
+        return
+    ruler = model.ruler[eligible]
+    threat = (model.grievance[eligible, ruler]
+              + 0.5 * model.polarisation[model.comm_group[eligible]][:, FULANI_IDX].max(axis=1))
+    growth = {}
+    for m in set(militia[eligible].tolist()):
+        fac = model.factions[CAST[m].name]
+        sponsor = model.factions[STATE_OF_COUNTRY[CAST[m].country]].regime
+        growth[m] = (1.0 + (sponsor.militia_sponsorship if sponsor else 0.0)) * affordable_growth(fac, militia_upkeep(fac))
+    rate = p.mobilisation_rate * _sigmoid((threat - p.mobilisation_threshold) / 0.1)
+    rate *= np.array([growth[m] for m in militia[eligible]])
+    threatened = model.community_population[eligible] * model.exposure[eligible, ruler]
+    raised = model.rng.poisson(rate * threatened)
+    for c, n in zip(eligible[raised > 0], raised[raised > 0]):
         m = CAST[militia[c]].name
         fac = model.factions[m]
-        if not fac.active or model.ruler[c] < 0:
-            continue
-        threat = model.grievance[c, model.ruler[c]] + 0.5 * model.polarisation[model.comm_group[c], fulani_idx].max()
-        sponsor = model.factions[STATE_OF_COUNTRY[CAST[militia[c]].country]].regime
-        boost = 1.0 + (sponsor.militia_sponsorship if sponsor else 0.0)
-        rate = p.mobilisation_rate * boost * _sigmoid((threat - p.mobilisation_threshold) / 0.1)
-        rate *= affordable_growth(fac, militia_upkeep(fac))
-        threatened = model.community_population[c] * model.exposure[c, model.ruler[c]]
-        n = int(model.rng.poisson(rate * threatened))
-        if n <= 0:
-            continue
+        n = int(n)
         model.mobilised[c] += n
         region = model.comm_region[c]
         units = [u for u in fac.units if model.world.region[u.pos] == region]

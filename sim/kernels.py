@@ -93,7 +93,17 @@ def influence_and_control(influence, smoothed, admin, admin_actor, admin_coef, a
     """
     A, N = influence.shape
     has_sympathy = sympathy.shape[0] > 0
+    live = np.zeros(A, dtype=np.bool_)  # layers with influence or a target somewhere; the rest stay zero
+    for k in range(admin.shape[0]):
+        live[admin_actor[k]] = True
     for a in range(A):
+        for n in range(N):
+            if live[a] or smoothed[a, n] != 0.0 or influence[a, n] != 0.0:
+                live[a] = True
+                break
+    for a in range(A):
+        if not live[a]:
+            continue
         for n in range(N):
             target = smoothed[a, n]
             for k in range(admin.shape[0]):
@@ -110,6 +120,17 @@ def influence_and_control(influence, smoothed, admin, admin_actor, admin_coef, a
     second = np.full(N, -np.inf)
     total = np.zeros(N)
     for a in range(A):
+        if not live[a]:
+            # an all-zero layer: it leads or runs second only where every layer is zero
+            for n in range(N):
+                eff[a, n] = 0.0
+                if 0.0 > first[n]:
+                    second[n] = first[n]
+                    first[n] = 0.0
+                    leader[n] = a
+                elif 0.0 > second[n]:
+                    second[n] = 0.0
+            continue
         for n in range(N):
             e = influence[a, n]
             if has_sympathy:
@@ -129,8 +150,12 @@ def influence_and_control(influence, smoothed, admin, admin_actor, admin_coef, a
         contested[n] = strong and not clear and second[n] >= threshold
         total[n] += threshold
     for a in range(A):
-        for n in range(N):
-            share[a, n] = eff[a, n] / total[n]
+        if live[a]:
+            for n in range(N):
+                share[a, n] = eff[a, n] / total[n]
+        else:
+            for n in range(N):
+                share[a, n] = 0.0
 
 
 @njit(cache=True)
@@ -253,16 +278,17 @@ def community_exposure(indptr, indices, data, share_flat, live, pop_c):
 
 
 @njit(cache=True)
-def cell_means(cell_ptr, entry_group, entry_comm, pop_flat, sympathy, informing, live):
+def cell_means(cell_ptr, entry_group, entry_comm, pop_flat, sympathy, informing, live, sympathy_cell, intel):
     """Resident-weighted means per cell of community sympathy and informing:
-    ``residents.T @ sympathy / residents per cell`` as (actors, cells), and the same for informing.
+    ``residents.T @ sympathy / residents per cell`` into ``sympathy_cell`` (actors, cells), and
+    the same for informing into ``intel``.
 
     ``cell_ptr``/``entry_*`` list the (ethnic group, community) pairs living in each cell;
-    layers of actors that are not ``live`` stay zero.
+    layers of actors that are not ``live`` are zero.
     """
     E, N = pop_flat.shape
-    sympathy_cell = np.zeros((sympathy.shape[1], N))
-    intel = np.zeros(N)
+    sympathy_cell[:] = 0.0
+    intel[:] = 0.0
     live_idx = np.nonzero(live)[0]
     for cell in range(N):
         total = 0.0
@@ -278,7 +304,6 @@ def cell_means(cell_ptr, entry_group, entry_comm, pop_flat, sympathy, informing,
         for a in live_idx:
             sympathy_cell[a, cell] /= d
         intel[cell] /= d
-    return sympathy_cell, intel
 
 
 @njit(cache=True)

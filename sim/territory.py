@@ -97,12 +97,12 @@ def update_influence(model) -> None:
     model.presence = presence(model, t)
     model.presence_table = t  # movement senses rivals as they stood here
     keep = (t["counts_for"] >= 0) & (t["strength"] > 0)
-    model.smoothed = np.zeros((N_ACTORS, H, W))  # also read by movement
+    model.smoothed = _scratch(model, "smoothed", (N_ACTORS, H, W))  # also read by movement
     kernels.stamp_gaussian(model.smoothed, t["counts_for"][keep], t["rows"][keep], t["cols"][keep],
                            t["strength"][keep], kernels.gaussian_weights(p.reach_cells))
     states = [f for f in model.factions.values() if f.kind == "state" and f.active and f.regime is not None]
     model.garrison = (model.presence[_STATE_LAYER].sum(axis=0) > 0) & (w.town >= 0)  # read by movement
-    admin = np.zeros((len(states), H, W))
+    admin = _scratch(model, "admin", (len(states), H, W))
     for k, f in enumerate(states):
         cells = np.flatnonzero((model.presence[f.index] > 0) & (w.town >= 0))
         kernels.stamp_gaussian(admin, np.full(len(cells), k), cells // W, cells % W, np.ones(len(cells)),
@@ -110,8 +110,8 @@ def update_influence(model) -> None:
     admin *= 2 * np.pi * p.state_admin_reach**2  # ~1 at a garrison
     expel = model.factions["JNIM"].active and w.macina_core.any()
     sympathy = getattr(model, "sympathy_cell", None)
-    model.effective = np.empty((N_ACTORS, H, W))
-    model.share = np.empty((N_ACTORS, H, W))
+    model.effective = _scratch(model, "effective", (N_ACTORS, H, W), zero=False)  # the kernel fills them
+    model.share = _scratch(model, "share", (N_ACTORS, H, W), zero=False)
     previous = model.control.copy()
     model.leader = np.empty((H, W), dtype=np.int8)
     flat = (N_ACTORS, H * W)
@@ -128,6 +128,17 @@ def update_influence(model) -> None:
     if model.steps > 0:
         _log_town_changes(model, previous)
     _update_sieges(model)
+
+
+def _scratch(model, name: str, shape: tuple, zero: bool = True) -> np.ndarray:
+    """A per-model array reused from step to step (fresh grid-sized arrays cost page faults)."""
+    buffers = model.__dict__.setdefault("_scratch", {})
+    buf = buffers.get(name)
+    if buf is None or buf.shape != shape:
+        buf = buffers[name] = np.zeros(shape)
+    elif zero:
+        buf.fill(0.0)
+    return buf
 
 
 def _NOWHERE(H, W) -> np.ndarray:
@@ -194,7 +205,7 @@ def move_units(model) -> None:
     people = np.log1p(total) / np.log1p(total.max() + 1)
     war = model.relations.war_matrix() > 0
     # rivals sensed within ~50 km: two passes of a 9-cell box approximate a Gaussian of sigma ~3.7 cells
-    far = np.zeros((N_ACTORS, H, W))
+    far = _scratch(model, "far", (N_ACTORS, H, W))
     seen = model.presence_table
     armed = _NON_STATE[seen["own"]] & (seen["strength"] > 0)
     kernels.stamp_double_box(far, seen["own"][armed], seen["rows"][armed], seen["cols"][armed],
