@@ -104,11 +104,18 @@ def influence_and_control(influence, smoothed, admin, admin_actor, admin_coef, a
     for a in range(A):
         if not live[a]:
             continue
+        k = -1
+        for j in range(admin.shape[0]):
+            if admin_actor[j] == a:
+                k = j
+        if k < 0:
+            for n in range(N):
+                influence[a, n] += adapt * (smoothed[a, n] - influence[a, n])
+            continue
         for n in range(N):
             target = smoothed[a, n]
-            for k in range(admin.shape[0]):
-                if admin_actor[k] == a and country[n] == admin_country[k]:
-                    target += admin_coef[k] * min(admin[k, n], 1.5)
+            if country[n] == admin_country[k]:
+                target += admin_coef[k] * min(admin[k, n], 1.5)
             influence[a, n] += adapt * (target - influence[a, n])
     for n in range(N):
         if expel_core[n]:
@@ -314,12 +321,15 @@ def flee(pop_flat, comm_id, fear, danger_flat, flee_rate, region, n_regions):
     E, N = pop_flat.shape
     by_region = np.zeros((E, n_regions))
     total = 0.0
+    push = np.empty(N)
+    for cell in range(N):
+        push[cell] = 0.3 + (1.0 - math.exp(-danger_flat[cell] / 10.0))
     for e in range(E):
         for cell in range(N):
             c = comm_id[e, cell]
             if c < 0:
                 continue
-            frac = flee_rate * fear[c] * (0.3 + 1.0 - math.exp(-danger_flat[cell] / 10.0))
+            frac = flee_rate * fear[c] * push[cell]
             frac = min(max(frac, 0.0), 0.5)
             moved = pop_flat[e, cell] * frac
             if moved > 0.0:
@@ -327,6 +337,30 @@ def flee(pop_flat, comm_id, fear, danger_flat, flee_rate, region, n_regions):
                 by_region[e, region[cell]] += moved
                 total += moved
     return by_region, total
+
+
+@njit(cache=True)
+def neighbour_pairs(rows, cols, actor, can_fight, seeks):
+    """Ordered pairs (i, j) of units on the same or adjacent cells whose actors can fight, i a
+    unit that ``seeks`` contact; with j's offset from i (rows, columns)."""
+    n = len(rows)
+    first = []
+    second = []
+    d_row = []
+    d_col = []
+    for i in range(n):
+        if not seeks[i]:
+            continue
+        for j in range(n):
+            dr = rows[j] - rows[i]
+            dc = cols[j] - cols[i]
+            if -1 <= dr <= 1 and -1 <= dc <= 1 and can_fight[actor[i], actor[j]]:
+                first.append(i)
+                second.append(j)
+                d_row.append(dr)
+                d_col.append(dc)
+    return np.array(first, dtype=np.int64), np.array(second, dtype=np.int64), \
+        np.array(d_row, dtype=np.int64), np.array(d_col, dtype=np.int64)
 
 
 @njit(cache=True)

@@ -85,7 +85,11 @@ def presence(model, table=None) -> np.ndarray:
     H, W = model.world.shape
     keep = t["counts_for"] >= 0
     flat = (t["counts_for"][keep] * H + t["rows"][keep]) * W + t["cols"][keep]
-    return np.bincount(flat, weights=t["strength"][keep], minlength=N_ACTORS * H * W).reshape(N_ACTORS, H, W)
+    out = _scratch(model, "presence", (N_ACTORS, H, W), zero=False)
+    out.flat[model.__dict__.get("_presence_cells", [])] = 0.0  # only the cells units stood on last time
+    np.add.at(out.reshape(-1), flat, t["strength"][keep])
+    model._presence_cells = flat
+    return out
 
 
 def update_influence(model) -> None:
@@ -97,14 +101,19 @@ def update_influence(model) -> None:
     model.presence = presence(model, t)
     model.presence_table = t  # movement senses rivals as they stood here
     keep = (t["counts_for"] >= 0) & (t["strength"] > 0)
-    model.smoothed = _scratch(model, "smoothed", (N_ACTORS, H, W))  # also read by movement
-    kernels.stamp_gaussian(model.smoothed, t["counts_for"][keep], t["rows"][keep], t["cols"][keep],
-                           t["strength"][keep], kernels.gaussian_weights(p.reach_cells))
+    layers = t["counts_for"][keep]
+    model.smoothed = _scratch_layers(model, "smoothed", (N_ACTORS, H, W), layers)  # also read by movement
+    kernels.stamp_gaussian(model.smoothed, layers, t["rows"][keep], t["cols"][keep], t["strength"][keep],
+                           kernels.gaussian_weights(p.reach_cells))
+    # garrisons: state-side units on towns (partners count for the host state)
+    on_town = keep & _STATE_LAYER[np.maximum(t["counts_for"], 0)] & (w.town[t["rows"], t["cols"]] >= 0)
+    model.garrison = np.zeros((H, W), dtype=bool)  # read by movement
+    model.garrison[t["rows"][on_town], t["cols"][on_town]] = True
     states = [f for f in model.factions.values() if f.kind == "state" and f.active and f.regime is not None]
-    model.garrison = (model.presence[_STATE_LAYER].sum(axis=0) > 0) & (w.town >= 0)  # read by movement
     admin = _scratch(model, "admin", (len(states), H, W))
     for k, f in enumerate(states):
-        cells = np.flatnonzero((model.presence[f.index] > 0) & (w.town >= 0))
+        cells = np.unique(t["rows"][on_town & (t["counts_for"] == f.index)] * W
+                          + t["cols"][on_town & (t["counts_for"] == f.index)])
         kernels.stamp_gaussian(admin, np.full(len(cells), k), cells // W, cells % W, np.ones(len(cells)),
                                kernels.gaussian_weights(p.state_admin_reach))
     admin *= 2 * np.pi * p.state_admin_reach**2  # ~1 at a garrison
@@ -138,6 +147,16 @@ def _scratch(model, name: str, shape: tuple, zero: bool = True) -> np.ndarray:
         buf = buffers[name] = np.zeros(shape)
     elif zero:
         buf.fill(0.0)
+    return buf
+
+
+def _scratch_layers(model, name: str, shape: tuple, layers: np.ndarray) -> np.ndarray:
+    """A reused stack whose layers written last time are zeroed (only those can be non-zero)."""
+    buf = _scratch(model, name, shape, zero=False)
+    used = model.__dict__.setdefault("_scratch_layers", {})
+    for a in used.get(name, ()):
+        buf[a].fill(0.0)
+    used[name] = np.unique(layers)
     return buf
 
 
@@ -205,9 +224,9 @@ def move_units(model) -> None:
     people = np.log1p(total) / np.log1p(total.max() + 1)
     war = model.relations.war_matrix() > 0
     # rivals sensed within ~50 km: two passes of a 9-cell box approximate a Gaussian of sigma ~3.7 cells
-    far = _scratch(model, "far", (N_ACTORS, H, W))
     seen = model.presence_table
     armed = _NON_STATE[seen["own"]] & (seen["strength"] > 0)
+    far = _scratch_layers(model, "far", (N_ACTORS, H, W), seen["own"][armed])
     kernels.stamp_double_box(far, seen["own"][armed], seen["rows"][armed], seen["cols"][armed],
                              seen["strength"][armed], 4)
     ops = np.array([model.ops_factor(a.name) for a in CAST])
@@ -284,17 +303,15 @@ def resolve_clashes(model) -> None:
     units = [u for u in model.units if u.manpower > 0]
     if len(units) < 2:
         return
-    own = np.array([INDEX[u.faction] for u in units])
-    pos = np.array([u.pos for u in units])
-    rank = {u.unique_id: k for k, u in enumerate(order)}
-    d = pos[None, :, :] - pos[:, None, :]  # d[i, j]: offset of unit j from unit i
-    near = (np.abs(d).max(axis=2) <= 1) & _can_fight(model)[own[:, None], own[None, :]]
-    near &= ~_IS_PARTNER[own][:, None]  # partners are met, they do not go looking
-    first, second = np.nonzero(near)
+    own = np.array([INDEX[u.faction] for u in units], dtype=np.int64)
+    pos = np.array([u.pos for u in units], dtype=np.int64)
+    first, second, d_row, d_col = kernels.neighbour_pairs(pos[:, 0], pos[:, 1], own, _can_fight(model),
+                                                          ~_IS_PARTNER[own])  # partners are met, they do not seek
     if not len(first):
         return
+    rank = {u.unique_id: k for k, u in enumerate(order)}
     turn = np.array([rank[units[i].unique_id] for i in first])
-    visit = np.lexsort((second, d[first, second, 1], d[first, second, 0], turn))
+    visit = np.lexsort((second, d_col, d_row, turn))
     seen = set()
     for k in visit:
         u, v = units[first[k]], units[second[k]]
