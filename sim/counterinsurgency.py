@@ -32,10 +32,11 @@ from __future__ import annotations
 import numpy as np
 
 from sim import eventlog as ev
-from sim.actors import CAST, ETHNIC_GROUPS, FULANI, INDEX
+from sim.actors import CAST, ETHNIC_GROUPS, FULANI, GROUP_INDEX, INDEX, JIHADIST_NAMES, N_GROUPS
 from sim.world import COUNTRY_CODES
 
 FULANI_IDX = np.array([ETHNIC_GROUPS.index(g) for g in FULANI])
+_IS_FULANI = np.isin(np.arange(N_GROUPS), FULANI_IDX)
 ABUSING_AUXILIARY = {"BFA": ("VDP",), "MLI": ("Wagner", "Africa Corps")}
 
 
@@ -62,27 +63,29 @@ def effective_capacity(model, state) -> tuple[float, float]:
 def state_operations(model) -> None:
     cp = model.params.counterinsurgency
     w = model.world
-    jihadist_units = [u for u in model.units if CAST[INDEX[u.faction]].kind == "jihadist" and u.manpower > 0]
+    jihadist_units = [u for u in model.units if u.faction in JIHADIST_NAMES and u.manpower > 0]
+    rows, cols = np.array([u.pos for u in jihadist_units], dtype=np.int64).reshape(-1, 2).T
+    men = np.array([u.manpower for u in jihadist_units], dtype=float)
+    in_country = w.country[rows, cols]
+    intel = 1.0 + cp.intel_weight * model.intel[rows, cols]
     for state in model.factions.values():
         if state.kind != "state" or not state.active or state.regime is None:
             continue
         country = CAST[state.index].country
-        k = COUNTRY_CODES.index(country)
-        targets = [u for u in jihadist_units if w.country[u.pos] == k]
+        targets = np.flatnonzero(in_country == COUNTRY_CODES.index(country))
         _reinforce(model, state)
-        if not targets:
+        if not len(targets):
             continue
         capacity, precision = effective_capacity(model, state)
         n_ops = model.rng.poisson(cp.ops_per_capacity * capacity * (0.5 + state.regime.aggressiveness))
         if n_ops == 0:
             continue
-        reach = model.share[state.index]
-        weights = np.array([u.manpower * (1.0 + cp.intel_weight * model.intel[u.pos]) * (0.2 + reach[u.pos])
-                            for u in targets])
+        reach = model.share[state.index][rows[targets], cols[targets]]
+        weights = men[targets] * intel[targets] * (0.2 + reach)
         picks = model.rng.choice(len(targets), size=n_ops, p=weights / weights.sum())
         partners = partners_in(model, country)
         for t in picks:
-            _operation(model, state, targets[t], precision, partners, country)
+            _operation(model, state, jihadist_units[targets[t]], precision, partners, country)
 
 
 def _operation(model, state, unit, precision, partners, country) -> None:
@@ -122,7 +125,7 @@ def _abuse(model, state, pos, precision, partners, country) -> None:
                    and (a == "VDP" or a in partners)]
     if auxiliaries and model.rng.random() < 0.5:
         perpetrator = auxiliaries[0]
-    weights = residents * np.where(np.isin(np.arange(len(residents)), FULANI_IDX), 1.0 + 3.0 * bias, 1.0)
+    weights = residents * np.where(_IS_FULANI, 1.0 + 3.0 * bias, 1.0)
     group = int(model.rng.choice(len(residents), p=weights / weights.sum()))
     kill_civilians(model, perpetrator, (r, c), group, victims,
                    notes=f"civilians killed during a {state.name} operation")
@@ -145,7 +148,7 @@ def kill_civilians(model, perpetrator: str, cell, group: int, victims: int, note
     if comm >= 0 and base:
         per_1000 = victims / max(model.community_population[comm] / 1000.0, 1.0)
         for g in base:
-            model.polarisation[group, ETHNIC_GROUPS.index(g)] += pz * per_1000
+            model.polarisation[group, GROUP_INDEX[g]] += pz * per_1000
     country = model.world.country_code(r, c)
     model.log.add(model, kind, ev.acled_actor(perpetrator), ev.civilians(country), cell=cell,
                   fatalities=victims, civilian=True, notes=notes,

@@ -31,17 +31,19 @@ Assumptions of this module:
 from __future__ import annotations
 
 import numpy as np
-from scipy import ndimage
 
 from sim import eventlog as ev
+from sim import kernels
 from sim.actors import CAST, ETHNIC_GROUPS, FULANI, INDEX
 
 FULANI_GROUPS = {ETHNIC_GROUPS.index(g) for g in FULANI}
 FULANI_IDX = sorted(FULANI_GROUPS)
+_MILITIA_BASES = [(a.name, [ETHNIC_GROUPS.index(g) for g in a.base]) for a in CAST if a.kind == "militia"]
 
 
-def pull_logit(model, unit, own, rival) -> float:
-    """Logit of the pull a unit of ``own`` feels toward ``rival`` (both Faction agents)."""
+def pull_logit(model, unit, own, rival, pacts: float | None = None) -> float:
+    """Logit of the pull a unit of ``own`` feels toward ``rival`` (both Faction agents);
+    ``pacts`` is :func:`hostile_pacts` of ``own`` when the caller already has it."""
     d = model.params.defection
     so, sr = own.strategy, rival.strategy
     fulani = unit.fulani_share
@@ -49,7 +51,7 @@ def pull_logit(model, unit, own, rival) -> float:
         d.base_pull
         + d.loot_weight * (sr.loot_share - so.loot_share)
         + d.tax_weight * (so.tax_rate - sr.tax_rate)
-        + d.pact_weight * fulani * hostile_pacts(model, own.name)
+        + d.pact_weight * fulani * (hostile_pacts(model, own.name) if pacts is None else pacts)
         + d.caste_weight * fulani * local_caste_tension(model, unit)
         + d.sharia_weight * unit.hardline * (sr.sharia_pace - so.sharia_pace)
         + d.central_weight * (rival.central_pull - own.central_pull)
@@ -63,10 +65,9 @@ def pull_logit(model, unit, own, rival) -> float:
 def hostile_pacts(model, name: str) -> float:
     """Sum over militias at truce or pact with ``name`` of their base's polarisation against the Fulani."""
     total = 0.0
-    for a in CAST:
-        if a.kind != "militia" or model.relations.state(name, a.name) not in ("truce", "pact"):
+    for militia, base in _MILITIA_BASES:
+        if model.relations.state(name, militia) not in ("truce", "pact"):
             continue
-        base = [ETHNIC_GROUPS.index(g) for g in a.base]
         total += 0.5 + min(model.polarisation[np.ix_(base, FULANI_IDX)].max(), 1.0)
     return total
 
@@ -81,17 +82,23 @@ def local_caste_tension(model, unit) -> float:
 def defections(model) -> None:
     d = model.params.defection
     jihadists = [f for f in model.factions.values() if f.kind == "jihadist" and f.active]
-    near = {f.name: ndimage.maximum_filter(model.presence[f.index] > 0, size=2 * d.reach_cells + 1) for f in jihadists}
     for f in jihadists:
         f.leadership += 0.005 * (1.0 - f.leadership)
-    for u in list(model.units.shuffle()):
+    # the permutation model.units.shuffle() draws (it shuffles its member list), without building an AgentSet
+    units = list(model.units)
+    model.random.shuffle(units)
+    rows, cols = np.array([u.pos for u in units], dtype=np.int64).reshape(-1, 2).T
+    # whether each unit stands within reach_cells of a rival's presence (presence is fixed during this phase)
+    near = {f.name: kernels.window_count(model.presence[f.index] > 0, rows, cols, d.reach_cells) > 0 for f in jihadists}
+    pacts = {f.name: hostile_pacts(model, f.name) for f in model.factions.values() if f.kind == "jihadist"}
+    for k, u in enumerate(units):
         own = model.factions[u.faction]
         if own.kind != "jihadist" or u.manpower <= 0:
             continue
         for rival in jihadists:
-            if rival is own or not near[rival.name][u.pos]:
+            if rival is own or not near[rival.name][k]:
                 continue
-            pull = 1.0 / (1.0 + np.exp(-pull_logit(model, u, own, rival)))
+            pull = 1.0 / (1.0 + np.exp(-pull_logit(model, u, own, rival, pacts[own.name])))
             u.loyalty += -d.loyalty_erosion * pull + d.loyalty_recovery * (0.8 - u.loyalty)
             if u.loyalty < d.whole_unit_threshold:
                 _switch(model, u, own, rival)

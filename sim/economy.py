@@ -42,8 +42,10 @@ def collect_income(model) -> None:
     p = model.params.economy
     w = model.world
     pop_c = model.community_population
-    n_gold = w.gold
-    n_road = w.road
+    share = model.share.reshape(len(CAST), -1)
+    # flat indices select the same cells in the same order as the boolean masks, at a fraction of the cost
+    gold_cells = np.flatnonzero(w.gold)
+    road_cells = np.flatnonzero(w.road)
     for f in model.factions.values():
         if not f.active:
             f.strain = 0.0
@@ -53,15 +55,15 @@ def collect_income(model) -> None:
         if f.kind == "jihadist":
             taxed = (pop_c * model.exposure[:, i] * (1.0 - np.where(model.ruler == i, model.refusal, 0.0))).sum()
             taxes = p.tax_base * model.tax_rate[i] * taxed
-            gold = p.gold_yield * model.share[i][n_gold].sum()
-            smuggling = p.smuggling_yield * model.share[i][n_road].sum()
+            gold = p.gold_yield * share[i, gold_cells].sum()
+            smuggling = p.smuggling_yield * share[i, road_cells].sum()
             ransom = p.ransom_size * model.rng.poisson(p.ransom_rate * manpower / 1000.0)
             income = taxes + gold + smuggling + ransom + f.central_funding
             upkeep = manpower * f.strategy.upkeep_per_fighter
         elif f.kind == "militia":
             sponsor = model.factions[STATE_OF_COUNTRY[CAST[i].country]].regime
             stipend = model.params.counterinsurgency.militia_stipend * (sponsor.militia_sponsorship if sponsor else 0.0)
-            income = stipend + 0.5 * p.gold_yield * model.share[i][n_gold].sum()
+            income = stipend + 0.5 * p.gold_yield * share[i, gold_cells].sum()
             upkeep = manpower * militia_upkeep(f)
         else:
             f.income = f.upkeep = f.strain = 0.0
@@ -71,7 +73,7 @@ def collect_income(model) -> None:
         short = upkeep - income - f.treasury
         f.treasury = max(0.0, f.treasury + income - upkeep)
         reserve = p.reserve_weeks * upkeep
-        f.strain = float(np.clip(1.0 - f.treasury / reserve, 0.0, 1.0)) if reserve > 0 else 0.0
+        f.strain = float(min(max(1.0 - f.treasury / reserve, 0.0), 1.0)) if reserve > 0 else 0.0
         if short > 0:
             _desert(model, f, p.desertion_rate * short / upkeep)
 
@@ -83,7 +85,7 @@ def affordable_growth(faction, upkeep_per_fighter: float) -> float:
     supportable = getattr(faction, "income_avg", faction.income) / upkeep_per_fighter
     if supportable <= 0:
         return 0.0
-    return float(np.clip(1.0 - faction.manpower / supportable, 0.0, 1.0))
+    return float(min(max(1.0 - faction.manpower / supportable, 0.0), 1.0))
 
 
 def _desert(model, faction, share: float) -> None:

@@ -39,6 +39,10 @@ from sim.counterinsurgency import kill_civilians
 from sim.world import COUNTRY_CODES
 
 FULANI_IDX = [ETHNIC_GROUPS.index(g) for g in FULANI]
+_KIND = np.array([a.kind for a in CAST])
+_STATE_SIDE = np.isin(_KIND, ("state", "partner"))
+_MILITIAS = [i for i, a in enumerate(CAST) if a.kind == "militia"]
+_BASE_MASK = np.array([[g in a.base for g in ETHNIC_GROUPS] for a in CAST])
 
 
 def reprisals(model) -> None:
@@ -46,6 +50,11 @@ def reprisals(model) -> None:
     _militia_reprisals(model)
     model.polarisation *= 1.0 - model.params.escalation.polarisation_decay
     update_town_focus(model)
+
+
+def _against_fulani(model) -> np.ndarray:
+    """Polarisation of each ethnic group against the Fulani (the larger of the two Fulani groups)."""
+    return model.polarisation[:, FULANI_IDX].max(axis=1)
 
 
 def _community_cell(model, c: int, actor: int):
@@ -61,41 +70,58 @@ def _community_cell(model, c: int, actor: int):
 
 def _ruler_reprisals(model) -> None:
     e = model.params.escalation
-    militia_support = np.zeros(len(model.ruler))
-    for i, a in enumerate(CAST):
-        if a.kind == "militia":
-            militia_support += model.support[:, i]
-    for c in np.nonzero(model.ruler >= 0)[0]:
-        j = int(model.ruler[c])
+    ruled = np.flatnonzero(model.ruler >= 0)
+    militia_support = np.zeros(len(ruled))
+    for i in _MILITIAS:
+        militia_support += model.support[ruled, i]
+    ruler = model.ruler[ruled]
+    refusal = model.refusal[ruled]
+    groups = model.comm_group[ruled]
+    ops = np.array([model.ops_factor(a.name) for a in CAST])
+    base_rate = e.reprisal_rate * np.minimum(1.0, refusal + 2.0 * militia_support) * (1.0 - model.restraint[ruler])
+
+    def massacre_odds() -> list[float]:
+        # polarisation rises with every massacre, so later communities see the new value
+        return (base_rate * (1.0 + _against_fulani(model)[groups]) * ops[ruler]).tolist()
+
+    p_massacre = massacre_odds()
+    p_collab = (e.collaboration_killing * model.informing[ruled] * model.punishment[ruler]).tolist()
+    rng = model.rng
+    for k, (c, j) in enumerate(zip(ruled.tolist(), ruler.tolist())):
         name = CAST[j].name
-        defiance = min(1.0, model.refusal[c] + 2.0 * militia_support[c])
-        polar = model.polarisation[model.comm_group[c], FULANI_IDX].max()
-        p_massacre = e.reprisal_rate * defiance * (1.0 - model.restraint[j]) * (1.0 + polar) * model.ops_factor(name)
-        if model.rng.random() < p_massacre:
+        if rng.random() < p_massacre[k]:
             cell = _community_cell(model, c, j)
             if cell is not None:
-                size = min(int(model.rng.geometric(1.0 / e.massacre_size)), e.massacre_cap)
-                why = "tax refusal" if model.refusal[c] >= militia_support[c] else "support for a militia"
-                kill_civilians(model, name, cell, int(model.comm_group[c]), size,
+                size = min(int(rng.geometric(1.0 / e.massacre_size)), e.massacre_cap)
+                why = "tax refusal" if refusal[k] >= militia_support[k] else "support for a militia"
+                kill_civilians(model, name, cell, int(groups[k]), size,
                                notes=f"reprisal massacre by {name} after {why}")
-        p_collab = e.collaboration_killing * model.informing[c] * model.punishment[j]
-        if model.rng.random() < p_collab:
+                p_massacre = massacre_odds()
+        if rng.random() < p_collab[k]:
             cell = _community_cell(model, c, j)
             if cell is not None:
-                kind = ev.ABDUCTION if model.rng.random() < 0.5 else ev.CIVILIAN_ATTACK
-                kill_civilians(model, name, cell, int(model.comm_group[c]), int(model.rng.geometric(0.25)),
+                kind = ev.ABDUCTION if rng.random() < 0.5 else ev.CIVILIAN_ATTACK
+                kill_civilians(model, name, cell, int(groups[k]), int(rng.geometric(0.25)),
                                notes=f"{name} punishes suspected informers", kind=kind)
+                p_massacre = massacre_odds()
 
 
 def _militia_reprisals(model) -> None:
     e = model.params.escalation
+
+    def odds() -> np.ndarray:
+        # by actor: its people's polarisation against the Fulani, for militias
+        p = np.zeros(len(CAST))
+        polar = np.where(_BASE_MASK[_MILITIAS], _against_fulani(model)[None, :], -np.inf).max(axis=1)
+        p[_MILITIAS] = e.militia_reprisal_rate * np.minimum(polar, 1.0)
+        return p
+
+    p_reprisal = odds()
     for u in model.units:
-        a = CAST[INDEX[u.faction]]
-        if a.kind != "militia" or u.manpower <= 0:
+        i = INDEX[u.faction]
+        if _KIND[i] != "militia" or u.manpower <= 0:
             continue
-        base = [ETHNIC_GROUPS.index(g) for g in a.base]
-        polar = model.polarisation[np.ix_(base, FULANI_IDX)].max()
-        if model.rng.random() >= e.militia_reprisal_rate * min(polar, 1.0):
+        if model.rng.random() >= p_reprisal[i]:
             continue
         r, c = u.pos
         fulani = model.pop[FULANI_IDX, r, c]
@@ -105,6 +131,7 @@ def _militia_reprisals(model) -> None:
         size = min(int(model.rng.geometric(1.0 / (0.5 * e.massacre_size))), e.massacre_cap)
         kill_civilians(model, u.faction, (r, c), group, size,
                        notes=f"{u.faction} reprisal against Fulani civilians")
+        p_reprisal = odds()
 
 
 def update_town_focus(model) -> None:
@@ -112,16 +139,16 @@ def update_town_focus(model) -> None:
     e = model.params.escalation
     w = model.world
     K = len(COUNTRY_CODES)
-    jih = {f.name: np.zeros(K) for f in model.factions.values() if f.kind == "jihadist"}
-    state = np.zeros(K)
-    for u in model.units:
-        k = w.country[u.pos]
-        kind = CAST[INDEX[u.faction]].kind
-        if kind == "jihadist":
-            jih[u.faction][k] += u.manpower
-        elif kind in ("state", "partner"):
-            state[k] += u.manpower
-    for name, men in jih.items():
-        ratio = (men + 1.0) / (state + 1.0)
+    units = list(model.units)
+    own = np.array([INDEX[u.faction] for u in units], dtype=np.int64)
+    rows, cols = np.array([u.pos for u in units], dtype=np.int64).reshape(-1, 2).T
+    men = np.array([u.manpower for u in units], dtype=float)
+    # manpower by actor and country; sums of whole numbers, so exact in any order
+    by_country = np.bincount(own * K + w.country[rows, cols], weights=men, minlength=len(CAST) * K).reshape(-1, K)
+    state = by_country[_STATE_SIDE].sum(axis=0)
+    for f in model.factions.values():
+        if f.kind != "jihadist":
+            continue
+        ratio = (by_country[f.index] + 1.0) / (state + 1.0)
         focus = 1.0 / (1.0 + np.exp(-e.town_focus_slope * (np.log(ratio) - np.log(e.town_focus_ratio))))
-        model.factions[name].town_focus = focus * model.ops_factor(name)
+        f.town_focus = focus * model.ops_factor(f.name)

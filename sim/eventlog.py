@@ -5,10 +5,15 @@ Columns follow ACLED's public event data so a run can sit beside real data:
 latitude, longitude, fatalities, civilian_targeting, notes`` plus a few more
 ACLED columns (event_id_cnty, year, time_precision, assoc_actor_1,
 assoc_actor_2, country). ``time_precision`` is 2 (known to the week) because
-the model steps weekly by default.
+the model steps weekly by default. ``location`` is the nearest town to the
+cell's centre, looked up in a per-world table built with one vectorised k-d
+tree query (a query per event cost about 90 us).
 """
 
 from __future__ import annotations
+
+import numpy as np
+from scipy.spatial import cKDTree
 
 from sim.actors import info
 
@@ -63,6 +68,22 @@ LOOTING = ("Strategic developments", "Looting/property destruction")
 OTHER = ("Strategic developments", "Other")
 
 
+_nearest_town_cache: dict[int, tuple[object, np.ndarray]] = {}  # id(world) -> (world, (H, W) town index)
+
+
+def nearest_town_index(world) -> np.ndarray:
+    """(H, W) index into ``world.town_names`` of the town nearest each cell centre (by lat/lon)."""
+    entry = _nearest_town_cache.get(id(world))
+    if entry is None or entry[0] is not world:
+        towns = world.geo.towns
+        tree = cKDTree(np.column_stack([[t.lat for t in towns], [t.lon for t in towns]]))
+        lat, lon = np.meshgrid(world.lat, world.lon, indexing="ij")
+        _, k = tree.query(np.column_stack([lat.ravel(), lon.ravel()]))
+        entry = (world, k.reshape(world.shape))
+        _nearest_town_cache[id(world)] = entry
+    return entry[1]
+
+
 def acled_actor(name: str) -> str:
     return info(name).acled_name
 
@@ -92,7 +113,7 @@ class EventLog:
             w = model.world
             country = w.country_code(r, c)
             admin1 = w.region_names[w.region[r, c]]
-            location = model.nearest_town(r, c)
+            location = w.town_names[nearest_town_index(w)[r, c]]
             lat, lon = round(float(w.lat[r]), 4), round(float(w.lon[c]), 4)
         code = country if country else "SAH"
         row = {

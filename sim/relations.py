@@ -44,11 +44,20 @@ from __future__ import annotations
 import numpy as np
 
 from sim import eventlog as ev
+from sim import kernels
 from sim.actors import CAST, ETHNIC_GROUPS, FULANI, INDEX, N_ACTORS
 
 STATES = ("cooperation", "tension", "war", "truce", "pact")
 COOP, TENSION, WAR, TRUCE, PACT = range(5)
 FULANI_IDX = [ETHNIC_GROUPS.index(g) for g in FULANI]
+_KIND = np.array([a.kind for a in CAST])
+_MILITIA = _KIND == "militia"
+_BASE = {i: [ETHNIC_GROUPS.index(g) for g in a.base] for i, a in enumerate(CAST) if a.kind == "militia"}
+_BASE_MASK = np.array([[g in a.base for g in ETHNIC_GROUPS] for a in CAST])
+# kinds of pair with their own base hostility: jihadist-state, jihadist-militia, state-militia, jihadist-jihadist
+_OTHER, _JS, _JM, _SM, _JJ = range(5)
+_PAIR_KINDS = {frozenset(("jihadist", "state")): _JS, frozenset(("jihadist", "militia")): _JM,
+               frozenset(("state", "militia")): _SM, frozenset(("jihadist",)): _JJ}
 
 
 def default_state(a, b) -> int:
@@ -83,6 +92,11 @@ class RelationBook:
             i, j = INDEX[r.pair[0]], INDEX[r.pair[1]]
             self.matrix[i, j] = self.matrix[j, i] = STATES.index(r.state)
         self.pairs = [(i, j) for i in range(A) for j in range(i + 1, A) if dynamic(CAST[i], CAST[j])]
+        self._first = np.array([i for i, _ in self.pairs], dtype=np.int64)
+        self._second = np.array([j for _, j in self.pairs], dtype=np.int64)
+        self._kind = np.array([_PAIR_KINDS.get(frozenset((CAST[i].kind, CAST[j].kind)), _OTHER) for i, j in self.pairs])
+        # communities of each militia's ethnic base, for its grievance against its state
+        self.militia_comms = {m: np.flatnonzero(np.isin(model.comm_group, groups)) for m, groups in _BASE.items()}
         self.hostility = np.zeros((A, A))
         self.desire = np.zeros((A, A))
         self.losses_recent = np.zeros((A, A))  # fatalities inflicted by row on column, EMA
@@ -142,42 +156,50 @@ def _log_power(model, i, j) -> float:
     return float(np.log(mi / mj))
 
 
-def _overlap(model, i, j) -> float:
-    """Shared ground: sum of the smaller share over sum of the larger share, 0 to 1."""
-    si, sj = model.share[i], model.share[j]
-    larger = np.maximum(si, sj).sum()
-    return float(np.minimum(si, sj).sum() / larger) if larger > 1e-9 else 0.0
-
-
 def _besieges(model, jihadist: str, militia: str) -> float:
     """1 when ``jihadist`` besieges a town with a unit of ``militia`` within 3 cells."""
     j = INDEX[jihadist]
     towns = [k for k, actor in model.besieged.items() if actor == j]
-    if not towns:
+    units = model.units_of(militia)
+    if not towns or not units:
         return 0.0
     cells = model.world.town_cells[towns]
-    for u in model.units_of(militia):
-        if (np.abs(cells - np.array(u.pos)).max(axis=1) <= 3).any():
-            return 1.0
-    return 0.0
+    pos = np.array([u.pos for u in units])
+    return float((np.abs(pos[:, None, :] - cells[None, :, :]).max(axis=2) <= 3).any())
 
 
-def _base_hostility(model, a, b) -> float:
+def _base_hostility(model, first, second, kind) -> np.ndarray:
+    """Fixed part of hostility for pairs of each kind (see the module docstring)."""
     rp = model.params.relations
-    kinds = {a.kind, b.kind}
-    if kinds == {"jihadist", "state"}:
-        return 3.0
-    if kinds == {"jihadist", "militia"}:
-        m = a if a.kind == "militia" else b
-        base = [ETHNIC_GROUPS.index(g) for g in m.base]
-        return 0.5 + rp.ethnic_weight * min(model.polarisation[np.ix_(base, FULANI_IDX)].max(), 1.0)
-    if kinds == {"state", "militia"}:
-        m, s = (a, b) if a.kind == "militia" else (b, a)
-        groups = [ETHNIC_GROUPS.index(g) for g in m.base]
-        mask = np.isin(model.comm_group, groups)
-        grievance = model.grievance[mask, INDEX[s.name]].mean() if mask.any() else 0.0
-        return rp.grievance_weight * grievance - 0.5
-    return 0.0
+    # polarisation of each actor's people against the Fulani (-inf without a base)
+    vs_fulani = model.polarisation[:, FULANI_IDX].max(axis=1)
+    polar = np.where(_BASE_MASK, vs_fulani[None, :], -np.inf).max(axis=1)
+    base = np.zeros(len(first))
+    base[kind == _JS] = 3.0
+    jm = np.flatnonzero(kind == _JM)
+    mil = np.where(_MILITIA[first[jm]], first[jm], second[jm])
+    base[jm] = 0.5 + rp.ethnic_weight * np.minimum(polar[mil], 1.0)
+    for p in np.flatnonzero(kind == _SM):
+        m, s = (first[p], second[p]) if _MILITIA[first[p]] else (second[p], first[p])
+        idx = model.relations.militia_comms[m]
+        grievance = model.grievance[idx, s].mean() if len(idx) else 0.0
+        base[p] = rp.grievance_weight * grievance - 0.5
+    return base
+
+
+def _shared_pressure(book, pressure, first, second) -> np.ndarray:
+    """Per pair, sum over common enemies k of min(pressure[k, i], pressure[k, j])."""
+    cols = np.arange(len(first))
+    common = book.matrix[:, first] == WAR
+    common &= book.matrix[:, second] == WAR
+    common[first, cols] = False
+    common[second, cols] = False
+    both = np.minimum(pressure[:, first], pressure[:, second])
+    shared = np.where(common, both, 0.0).sum(axis=0)
+    # with three or more terms the rounding depends on the order of addition: keep numpy's 1-D sum
+    for p in np.flatnonzero(common.sum(axis=0) >= 3):
+        shared[p] = both[common[:, p], p].sum()
+    return shared
 
 
 def update(model) -> None:
@@ -189,45 +211,49 @@ def update(model) -> None:
     book.losses_total = book.losses_total * 0.995 + model.fatalities
     book.defections_recent = book.defections_recent * mem + model.defected
     book.mediation *= 0.8
-    war = book.matrix == WAR
-    manpower = np.array([model.factions[a.name].manpower + 50.0 for a in CAST])
+    factions = [model.factions[a.name] for a in CAST]
+    active = np.array([f.active for f in factions])
+    live = [p for p, (i, j) in enumerate(book.pairs) if active[i] and active[j]]
+    first, second = book._first[live], book._second[live]
+    kind = book._kind[live]
+    manpower = np.array([f.manpower + 50.0 for f in factions])
     pressure = book.losses_recent / manpower[None, :]  # recent losses of column inflicted by row, share of its men
-    for i, j in book.pairs:
-        a, b = CAST[i], CAST[j]
-        fa, fb = model.factions[a.name], model.factions[b.name]
-        if not (fa.active and fb.active):
-            continue
-        common = war[:, i] & war[:, j]
-        common[[i, j]] = False
-        shared = float(np.minimum(pressure[common, i], pressure[common, j]).sum())
-        central = (fa.central_hostility + fb.central_hostility) if a.kind == b.kind == "jihadist" else 0.0
-        mutual_losses = book.losses_recent[i, j] + book.losses_recent[j, i]
-        H = (
-            _base_hostility(model, a, b)
-            + rp.competition_weight * _overlap(model, i, j) * (1.0 if a.kind == b.kind else 0.3)
-            + rp.central_weight * central
-            + rp.defection_weight * (book.defections_recent[i, j] + book.defections_recent[j, i])
-            + rp.loss_weight * mutual_losses
-            - rp.enemy_weight * shared
-            - rp.mediation_weight * book.mediation[i, j]
-        )
-        pact_bent = 0.0
-        if {a.kind, b.kind} == {"jihadist", "militia"}:
-            jih, mil = (fa, fb) if a.kind == "jihadist" else (fb, fa)
-            pact_bent = jih.strategy.pact_propensity if jih.strategy else 0.0
-            pact_bent += rp.siege_weight * _besieges(model, jih.name, mil.name)
-        D = (
-            rp.weariness_weight * (book.losses_total[i, j] + book.losses_total[j, i])
-            + rp.strain_weight * 0.5 * (fa.strain + fb.strain)
-            + rp.enemy_weight * shared
-            + rp.mediation_weight * book.mediation[i, j]
-            + pact_bent
-        )
-        book.hostility[i, j] = book.hostility[j, i] = H
-        book.desire[i, j] = book.desire[j, i] = D
-        book.since[i, j] += 1
-        book.since[j, i] = book.since[i, j]
-        _transition(model, book, i, j, H, D, (i, j) in book._incidents)
+    shared = _shared_pressure(book, pressure, first, second)
+    central_hostility = np.array([f.central_hostility for f in factions])
+    central = np.where(kind == _JJ, central_hostility[first] + central_hostility[second], 0.0)
+    overlap = kernels.pair_overlaps(model.share.reshape(N_ACTORS, -1), first, second)
+    mutual_losses = book.losses_recent[first, second] + book.losses_recent[second, first]
+    mediation = book.mediation[first, second]
+    H = (
+        _base_hostility(model, first, second, kind)
+        + rp.competition_weight * overlap * np.where(_KIND[first] == _KIND[second], 1.0, 0.3)
+        + rp.central_weight * central
+        + rp.defection_weight * (book.defections_recent[first, second] + book.defections_recent[second, first])
+        + rp.loss_weight * mutual_losses
+        - rp.enemy_weight * shared
+        - rp.mediation_weight * mediation
+    )
+    pact_bent = np.zeros(len(live))
+    for p in np.flatnonzero(kind == _JM):
+        jih, mil = (factions[first[p]], factions[second[p]]) if _KIND[first[p]] == "jihadist" \
+            else (factions[second[p]], factions[first[p]])
+        pact_bent[p] = jih.strategy.pact_propensity if jih.strategy else 0.0
+        if model.besieged:
+            pact_bent[p] += rp.siege_weight * _besieges(model, jih.name, mil.name)
+    strain = np.array([f.strain for f in factions])
+    D = (
+        rp.weariness_weight * (book.losses_total[first, second] + book.losses_total[second, first])
+        + rp.strain_weight * 0.5 * (strain[first] + strain[second])
+        + rp.enemy_weight * shared
+        + rp.mediation_weight * mediation
+        + pact_bent
+    )
+    book.hostility[first, second] = book.hostility[second, first] = H
+    book.desire[first, second] = book.desire[second, first] = D
+    book.since[first, second] += 1
+    book.since[second, first] = book.since[first, second]
+    for i, j, h, d in zip(first.tolist(), second.tolist(), H.tolist(), D.tolist()):
+        _transition(model, book, i, j, h, d, (i, j) in book._incidents)
     book._incidents.clear()
 
 
