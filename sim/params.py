@@ -274,6 +274,9 @@ class TerritoryParams(Frozen):
     """sim.territory: influence, control, the Macina core, towns and sieges."""
 
     reach_cells: float = pos(2.0, 0.5, 4.0, "assumption: a company patrols ~20-40 km", "cells (Gaussian sigma)")
+    garrison_reach_cells: float = pos(
+        2.0, 0.5, 4.0, f"assumption; {S000}, {S002}: armies hold towns and bases while the countryside slips away",
+        "cells (Gaussian sigma) of state and partner presence")
     adapt_rate: float = prob(0.15, 0.05, 0.5, "assumption", "per step")
     state_admin_reach: float = pos(2.0, 1.0, 6.0, "assumption", "cells")
     state_admin_weight: float = pos(10.0, 3.0, 60.0, "assumption", "fighter-equivalents at a garrisoned town")

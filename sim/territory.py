@@ -103,8 +103,10 @@ def update_influence(model) -> None:
     keep = (t["counts_for"] >= 0) & (t["strength"] > 0)
     layers = t["counts_for"][keep]
     model.smoothed = _scratch_layers(model, "smoothed", (N_ACTORS, H, W), layers)  # also read by movement
-    kernels.stamp_gaussian(model.smoothed, layers, t["rows"][keep], t["cols"][keep], t["strength"][keep],
-                           kernels.gaussian_weights(p.reach_cells))
+    garrisoned = _STATE_LAYER[layers]  # state forces (and partners, counted for the host) reach less far
+    for sel, sigma in ((~garrisoned, p.reach_cells), (garrisoned, p.garrison_reach_cells)):
+        kernels.stamp_gaussian(model.smoothed, layers[sel], t["rows"][keep][sel], t["cols"][keep][sel],
+                               t["strength"][keep][sel], kernels.gaussian_weights(sigma))
     # garrisons: state-side units on towns (partners count for the host state)
     on_town = keep & _STATE_LAYER[np.maximum(t["counts_for"], 0)] & (w.town[t["rows"], t["cols"]] >= 0)
     model.garrison = np.zeros((H, W), dtype=bool)  # read by movement
