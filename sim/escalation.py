@@ -34,7 +34,7 @@ from __future__ import annotations
 import numpy as np
 
 from sim import eventlog as ev
-from sim.actors import CAST, ETHNIC_GROUPS, FULANI, INDEX
+from sim.actors import CAST, ETHNIC_GROUPS, FULANI, INDEX, MILITIA_NAMES
 from sim.counterinsurgency import kill_civilians
 from sim.world import COUNTRY_CODES
 
@@ -109,19 +109,16 @@ def _ruler_reprisals(model) -> None:
 def _militia_reprisals(model) -> None:
     e = model.params.escalation
 
-    def odds() -> np.ndarray:
-        # by actor: its people's polarisation against the Fulani, for militias
-        p = np.zeros(len(CAST))
+    def odds() -> dict[str, float]:
+        # by militia: its people's polarisation against the Fulani
         polar = np.where(_BASE_MASK[_MILITIAS], _against_fulani(model)[None, :], -np.inf).max(axis=1)
-        p[_MILITIAS] = e.militia_reprisal_rate * np.minimum(polar, 1.0)
-        return p
+        return dict(zip(MILITIA_NAMES, (e.militia_reprisal_rate * np.minimum(polar, 1.0)).tolist()))
 
     p_reprisal = odds()
     for u in model.units:
-        i = INDEX[u.faction]
-        if _KIND[i] != "militia" or u.manpower <= 0:
+        if u.faction not in p_reprisal or u.manpower <= 0:
             continue
-        if model.rng.random() >= p_reprisal[i]:
+        if model.rng.random() >= p_reprisal[u.faction]:
             continue
         r, c = u.pos
         fulani = model.pop[FULANI_IDX, r, c]
