@@ -32,7 +32,15 @@ from __future__ import annotations
 import numpy as np
 
 from sim import eventlog as ev
-from sim.actors import CAST, ETHNIC_GROUPS, FULANI, GROUP_INDEX, INDEX, JIHADIST_NAMES, N_GROUPS
+from sim.actors import (
+    CAST,
+    ETHNIC_GROUPS,
+    FULANI,
+    GROUP_INDEX,
+    INDEX,
+    JIHADIST_NAMES,
+    N_GROUPS,
+)
 from sim.world import COUNTRY_CODES
 
 FULANI_IDX = np.array([ETHNIC_GROUPS.index(g) for g in FULANI])

@@ -34,7 +34,7 @@ import numpy as np
 
 from sim import eventlog as ev
 from sim import kernels
-from sim.actors import CAST, ETHNIC_GROUPS, FULANI, INDEX
+from sim.actors import CAST, ETHNIC_GROUPS, FULANI
 
 FULANI_GROUPS = {ETHNIC_GROUPS.index(g) for g in FULANI}
 FULANI_IDX = sorted(FULANI_GROUPS)
