@@ -45,7 +45,7 @@ from __future__ import annotations
 import numpy as np
 
 from sim import kernels
-from sim.actors import CAST, ETHNIC_GROUPS, FULANI, N_ACTORS, STATE_OF_COUNTRY
+from sim.actors import CAST, ETHNIC_GROUPS, FULANI, INDEX, N_ACTORS, STATE_OF_COUNTRY
 from sim.agents import ArmedUnit
 from sim.economy import affordable_growth, militia_upkeep
 from sim.world import COUNTRY_CODES
@@ -202,13 +202,26 @@ def _recruit(model) -> None:
 
 
 def _split(model, unit) -> None:
-    """A company that outgrows its size splits; the new one keeps the make-up and a new home."""
+    """A company that outgrows its size splits; the new one keeps the make-up and founds a new
+    home within ``expansion_cells``: the populated, sympathetic cell least held by the state and
+    by its own group (seed 000: JNIM spread into Centre-Nord and Cascades)."""
     half = unit.manpower // 2
     unit.manpower -= half
     H, W = model.world.shape
-    r = int(np.clip(unit.pos[0] + model.rng.integers(-3, 4), 0, H - 1))
-    c = int(np.clip(unit.pos[1] + model.rng.integers(-3, 4), 0, W - 1))
-    new = ArmedUnit(model, unit.faction, (r, c), half, unit.ethnic.copy(), unit.hardline, unit.loyalty, unit.katiba)
+    R = model.params.territory.expansion_cells
+    r0, c0 = unit.pos
+    rows = slice(max(r0 - R, 0), min(r0 + R, H - 1) + 1)
+    cols = slice(max(c0 - R, 0), min(c0 + R, W - 1) + 1)
+    a = INDEX[unit.faction]
+    total = model.pop.sum(axis=0)
+    people = np.log1p(total[rows, cols]) / np.log1p(total.max() + 1)
+    state = model.share[STATE_SIDE][:, rows, cols].sum(axis=0)
+    opportunity = (people * model.sympathy_cell[a, rows, cols] * (1.0 - state) * (1.0 - model.share[a, rows, cols])
+                   + 0.6 * model.world.gold[rows, cols])
+    opportunity = opportunity + model.rng.gumbel(0.0, 0.05, opportunity.shape)
+    dr, dc = np.unravel_index(int(opportunity.argmax()), opportunity.shape)
+    new = ArmedUnit(model, unit.faction, (rows.start + dr, cols.start + dc), half, unit.ethnic.copy(), unit.hardline,
+                    unit.loyalty, unit.katiba)
     new.establishment = half
 
 
@@ -261,7 +274,8 @@ def _refuges(model) -> np.ndarray:
 
 
 def _mobilise(model) -> None:
-    """Communities raise or reinforce their own militia against a coercive jihadist ruler."""
+    """Communities raise or reinforce their own militia against a coercive jihadist ruler; all
+    decide together from the militias' strength at the start of the phase."""
     p = model.params.engagement
     militia = model.comm_militia
     active = np.array([model.factions[a.name].active for a in CAST])

@@ -19,7 +19,6 @@ import datetime as dt
 import mesa
 import numpy as np
 import scipy.sparse as sp
-from scipy.spatial import cKDTree
 
 from sim import (
     counterinsurgency,
@@ -87,7 +86,6 @@ class LiptakoModel(mesa.Model):
         self.polarisation = np.zeros((N_GROUPS, N_GROUPS))
         self.relations = relations.RelationBook(self, scenario.relations)
         self._applied_events: set[str] = set()
-        self._town_tree = cKDTree(np.column_stack([[t.lat for t in geo.towns], [t.lon for t in geo.towns]]))
         self._new_step_accumulators()
         self.civ_killed_last = self.civ_killed.copy()
         territory.update_influence(self)
@@ -237,14 +235,11 @@ class LiptakoModel(mesa.Model):
 
     @property
     def units(self):
-        return self.agents_by_type.get(ArmedUnit, mesa.agent.AgentSet([], random=self.random))
+        units = self.agents_by_type.get(ArmedUnit)
+        return units if units is not None else mesa.agent.AgentSet([], random=self.random)
 
     def active(self, name: str) -> bool:
         return self.factions[name].active
-
-    def nearest_town(self, r: int, c: int) -> str:
-        _, k = self._town_tree.query((self.world.lat[r], self.world.lon[c]))
-        return self.world.town_names[int(k)]
 
     def ops_factor(self, name: str) -> float:
         """Share of operations a group can still fund (seed 000: strain lowered intensity)."""

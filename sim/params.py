@@ -285,6 +285,7 @@ class TerritoryParams(Frozen):
     contest_margin: float = pos(0.3, 0.1, 1.0, "assumption", "leader/second ratio minus 1")
     split_size: int = Field(300, ge=100, le=2000, description="manpower at which a unit splits in two; seed 001: companies under battalions; assumption")
     move_cells: int = Field(2, ge=1, le=6, description="cells a unit can move per step; assumption")
+    expansion_cells: int = Field(8, ge=1, le=30, description=f"cells within which a split-off company founds its new home; {S000}: JNIM spread into Centre-Nord and Cascades; assumption")
     offensive_range: int = Field(15, ge=2, le=40, description="cells within which a unit seeks out a rival; assumption")
     offensive_rate: float = prob(0.3, 0.05, 0.8, f"{S000}: offensives such as Ndaki 2020", "per unit-step")
     superiority_ratio: float = pos(0.8, 0.5, 2.0, "GeoContest (Cederman): attack only with local superiority", "own/target manpower")

@@ -15,7 +15,9 @@ What the seeds document:
 Assumptions of this module:
 - An actor's presence is the manpower of its units on a cell times a quality
   factor (militias 0.5, foreign partners 2, others 1; an assumption); influence relaxes
-  toward the presence smoothed by a Gaussian of ``reach_cells``. States add an
+  toward the presence smoothed by a Gaussian of ``reach_cells`` for armed groups and
+  ``garrison_reach_cells`` for state forces and partners, which hold their bases and
+  towns more than the countryside around them (seeds 000, 002). States add an
   administrative presence around their garrisoned towns, scaled by regime
   capacity; a foreign partner's presence counts for the host state.
 - Effective influence is influence x (1 + support_weight x local sympathy). A
