@@ -114,19 +114,6 @@ class RelationBook:
     def war_matrix(self) -> np.ndarray:
         return (self.matrix == WAR).astype(float)
 
-    def snapshot(self, date: str) -> list[dict]:
-        return [
-            {
-                "date": date,
-                "actor_a": CAST[i].name,
-                "actor_b": CAST[j].name,
-                "state": STATES[self.matrix[i, j]],
-                "hostility": round(float(self.hostility[i, j]), 4),
-                "truce_desire": round(float(self.desire[i, j]), 4),
-            }
-            for i, j in self.pairs
-        ]
-
     # inputs from other mechanisms ----------------------------------------
     def incident(self, a: str, b: str) -> None:
         i, j = sorted((INDEX[a], INDEX[b]))
