@@ -108,3 +108,26 @@ def test_killings_feed_back_into_fear_flight_and_grievance_at_the_next_step(make
     assert m.fear[victims] > 0.05
     assert m.grievance[victims, FAMA] > before
     assert m.displaced_total > 0
+
+
+def test_a_split_company_founds_its_home_on_open_ground(make_toy):
+    """The half that splits off settles within expansion_cells at the most promising cell: populated,
+    sympathetic, held neither by the state nor by its own group (seed 000: growth into new regions)."""
+    m = make_toy(mechanisms={"territory": {"expansion_cells": 6}})
+    parent = m.units_of("JNIM")[0]
+    parent.manpower = 600
+    a = INDEX["JNIM"]
+    r0, c0 = parent.pos
+    before = {u.unique_id for u in m.units}
+    engagement._split(m, parent)
+    child = next(u for u in m.units if u.unique_id not in before)
+    assert child.home == child.pos and child.manpower == 300 and parent.manpower == 300
+    assert max(abs(child.pos[0] - r0), abs(child.pos[1] - c0)) <= 6
+    H, W = m.world.shape
+    rows, cols = slice(max(r0 - 6, 0), min(r0 + 6, H - 1) + 1), slice(max(c0 - 6, 0), min(c0 + 6, W - 1) + 1)
+    total = m.pop.sum(axis=0)
+    people = np.log1p(total) / np.log1p(total.max() + 1)
+    state = m.share[engagement.STATE_SIDE].sum(axis=0)
+    value = people * m.sympathy_cell[a] * (1 - state) * (1 - m.share[a]) + 0.6 * m.world.gold
+    window = value[rows, cols]
+    assert value[child.pos] >= np.quantile(window, 0.95)  # among the best cells, up to the choice's noise

@@ -1,6 +1,7 @@
 """Mechanism 5: influence, control, contested cells, the Macina core, attacks on towns (seeds 000-003)."""
 
 import numpy as np
+import pytest
 
 from sim import territory
 from sim.actors import INDEX
@@ -94,3 +95,21 @@ def test_units_move_toward_people_and_stay_near_home(make_toy):
             assert np.hypot(dr, dc) <= 10 * m.params.territory.move_cells
     garrison = m.units_of("FAMa")[0]
     assert garrison.pos == garrison.home  # state garrisons hold their towns
+
+
+def test_garrison_reach_limits_what_armies_hold(make_toy):
+    """Armies' presence spreads with garrison_reach_cells: a shorter reach holds less countryside, while
+    armed groups' influence does not depend on it."""
+    forces = [{"actor": "FAMa", "near": "Westtown", "manpower": 3000},
+              {"actor": "JNIM", "near": "Eastville", "manpower": 300, "ethnic": {"fulani": 1.0}},
+              {"actor": "Niger army", "near": "Southpost", "manpower": 50}]
+
+    def held(reach):
+        m = make_toy(forces=forces, mechanisms={"territory": {"garrison_reach_cells": reach}})
+        _settle(m, 30)
+        return int((m.control == FAMA).sum()), m.influence[JNIM].sum()
+
+    near_cells, jnim_near = held(0.7)
+    far_cells, jnim_far = held(3.0)
+    assert 0 < near_cells < far_cells
+    assert jnim_near == pytest.approx(jnim_far)

@@ -1,0 +1,149 @@
+"""The compiled kernels compute what the whole-array numpy/scipy expressions they replace compute."""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from scipy import ndimage
+
+from sim import kernels
+
+
+def _points(rng, n, layers, H, W):
+    return (rng.integers(0, layers, n), rng.integers(0, H, n), rng.integers(0, W, n), rng.uniform(1, 200, n))
+
+
+def _grid(layer, rows, cols, weights, shape):
+    out = np.zeros(shape)
+    np.add.at(out, (layer, rows, cols), weights)
+    return out
+
+
+@pytest.mark.parametrize("sigma", [0.7, 2.0, 3.5])
+@pytest.mark.parametrize("shape", [(4, 20, 30), (3, 7, 5)])  # the small grid is narrower than the kernel
+def test_stamp_gaussian_equals_gaussian_filter(sigma, shape):
+    rng = np.random.default_rng(1)
+    layer, rows, cols, w = _points(rng, 40, shape[0], shape[1], shape[2])
+    out = np.zeros(shape)
+    kernels.stamp_gaussian(out, layer, rows, cols, w, kernels.gaussian_weights(sigma))
+    expected = ndimage.gaussian_filter(_grid(layer, rows, cols, w, shape), sigma=(0, sigma, sigma), truncate=3.0)
+    np.testing.assert_allclose(out, expected, rtol=1e-10, atol=1e-10)
+
+
+def test_gaussian_weights_match_scipy():
+    impulse = np.zeros(41)
+    impulse[20] = 1.0
+    k = kernels.gaussian_weights(2.3)
+    r = (len(k) - 1) // 2
+    np.testing.assert_allclose(k, ndimage.gaussian_filter1d(impulse, 2.3, truncate=3.0)[20 - r:21 + r])
+
+
+def test_stamp_double_box_equals_two_uniform_filters():
+    rng = np.random.default_rng(2)
+    shape = (3, 25, 18)
+    layer, rows, cols, w = _points(rng, 30, *shape)
+    out = np.zeros(shape)
+    kernels.stamp_double_box(out, layer, rows, cols, w, 4)
+    once = ndimage.uniform_filter(_grid(layer, rows, cols, w, shape), size=(1, 9, 9), mode="constant")
+    expected = ndimage.uniform_filter(once, size=(1, 9, 9), mode="constant") * 81
+    np.testing.assert_allclose(out, expected, rtol=1e-10, atol=1e-9)
+
+
+def test_window_count_equals_uniform_filter():
+    rng = np.random.default_rng(3)
+    mask = rng.random((15, 22)) < 0.3
+    rows, cols = rng.integers(0, 15, 50), rng.integers(0, 22, 50)
+    expected = ndimage.uniform_filter(mask.astype(float), size=5, mode="constant")[rows, cols] * 25
+    np.testing.assert_allclose(kernels.window_count(mask, rows, cols, 2), expected, atol=1e-9)
+
+
+def _communities(rng, E=4, N=60, regions=2):
+    # as in the model, a community is one ethnic group in one region: two groups never share one
+    C = E * regions
+    region = rng.integers(0, regions, N)
+    comm_id = np.where(rng.random((E, N)) < 0.6, np.arange(E)[:, None] * regions + region[None, :], -1).astype(np.int32)
+    pop = rng.uniform(0, 1000, (E, N))
+    e_idx, cells = np.nonzero(comm_id >= 0)
+    residents = sp.csr_matrix((pop[e_idx, cells], (comm_id[e_idx, cells], cells)), shape=(C, N))
+    residents.sum_duplicates()
+    residents.sort_indices()
+    order = np.lexsort((e_idx, cells))
+    cell_ptr = np.searchsorted(cells[order], np.arange(N + 1))
+    return comm_id, pop, residents, cell_ptr, e_idx[order], comm_id[e_idx[order], cells[order]]
+
+
+def test_community_exposure_equals_sparse_product():
+    rng = np.random.default_rng(4)
+    comm_id, pop, R, *_ = _communities(rng)
+    share = rng.random((5, pop.shape[1]))
+    share[3] = 0.0  # an all-zero layer, skipped
+    live = share.any(axis=1)
+    pop_c = np.maximum(np.asarray(R.sum(axis=1)).ravel(), 1.0)
+    out = kernels.community_exposure(R.indptr, R.indices, R.data, share, live, pop_c)
+    np.testing.assert_allclose(out, (R @ share.T) / pop_c[:, None], rtol=1e-12)
+
+
+def test_cell_means_equal_sparse_product():
+    rng = np.random.default_rng(5)
+    comm_id, pop, R, cell_ptr, group, comm = _communities(rng)
+    sympathy = rng.random((R.shape[0], 6))
+    sympathy[:, 2] = 0.0  # an actor nobody sympathises with
+    informing = rng.random(R.shape[0])
+    out, intel = np.full((6, pop.shape[1]), 9.0), np.full(pop.shape[1], 9.0)  # stale values must be cleared
+    kernels.cell_means(cell_ptr, group, comm, pop, sympathy, informing, sympathy.any(axis=0), out, intel)
+    cell_pop = np.maximum(pop.sum(axis=0), 1.0)
+    np.testing.assert_allclose(out, (R.T @ sympathy).T / cell_pop, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(intel, (R.T @ informing) / cell_pop, rtol=1e-12, atol=1e-15)
+
+
+def test_refresh_residents_follows_population():
+    rng = np.random.default_rng(6)
+    comm_id, pop, R, *_ = _communities(rng)
+    e_idx, cells = np.nonzero(comm_id >= 0)
+    rows = comm_id[e_idx, cells]
+    order = np.lexsort((cells, rows))
+    M = sp.csr_matrix((np.ones(len(rows)), (rows[order], cells[order])), shape=R.shape)
+    M.sort_indices()
+    totals = np.zeros(R.shape[0])
+    kernels.refresh_residents(pop, e_idx[order], cells[order], M.indptr, M.data, totals)
+    np.testing.assert_allclose(M.toarray(), R.toarray())
+    np.testing.assert_allclose(totals, np.asarray(R.sum(axis=1)).ravel())
+
+
+def test_pair_overlaps():
+    rng = np.random.default_rng(7)
+    share = rng.random((4, 50))
+    share[2] = 0.0
+    first, second = np.array([0, 0, 1, 2]), np.array([1, 2, 3, 3])
+    expected = [np.minimum(share[i], share[j]).sum() / np.maximum(share[i], share[j]).sum() for i, j in zip(first, second)]
+    expected[3] = 0.0 if np.maximum(share[2], share[3]).sum() <= 1e-9 else expected[3]
+    np.testing.assert_allclose(kernels.pair_overlaps(share, first, second), expected)
+    assert kernels.pair_overlaps(np.zeros((2, 5)), np.array([0]), np.array([1]))[0] == 0.0
+
+
+def test_neighbour_pairs_finds_adjacent_enemies_only():
+    rows, cols = np.array([5, 6, 5, 9, 5]), np.array([5, 6, 7, 9, 4])
+    actor = np.array([0, 1, 1, 1, 0])
+    can_fight = np.array([[False, True], [True, False]])
+    seeks = np.array([True, True, True, True, False])  # unit 4 (a partner, say) never seeks
+    first, second, dr, dc = kernels.neighbour_pairs(rows, cols, actor, can_fight, seeks)
+    pairs = set(zip(first.tolist(), second.tolist()))
+    # 0-1 diagonal neighbours, 2 is two columns from 0, 3 is far, 4 sits next to 0 but is its own side
+    assert pairs == {(0, 1), (1, 0)}  # 1 and 4 are two columns apart
+    assert all(abs(d) <= 1 for d in np.r_[dr, dc])
+
+
+def test_influence_and_control_classifies_cells():
+    # three actors on four cells: a clear leader, a contested cell, a weak cell, and an all-zero layer
+    A, N = 3, 4
+    smoothed = np.array([[4.0, 2.0, 0.2, 0.0], [0.0, 1.9, 0.1, 0.0], [0.0, 0.0, 0.0, 0.0]])
+    influence = smoothed.copy()  # at equilibrium, so relaxation leaves it unchanged
+    eff, share = np.empty((A, N)), np.empty((A, N))
+    control, contested, leader = np.empty(N, np.int8), np.empty(N, bool), np.empty(N, np.int8)
+    kernels.influence_and_control(
+        influence, smoothed, np.zeros((0, N)), np.zeros(0, np.int64), np.zeros(0), np.zeros(0, np.int64),
+        np.zeros(N, np.int64), 0.5, np.zeros((0, N)), 1.0, np.zeros(N, bool), 0, np.zeros(A, bool), 1.0,
+        1.5, 0.3, eff, share, control, contested, leader)
+    assert control.tolist() == [0, -1, -1, -1]
+    assert contested.tolist() == [False, True, False, False]
+    np.testing.assert_allclose(share[:, 0], [4.0 / 5.5, 0.0, 0.0])
+    np.testing.assert_allclose(share.sum(axis=0), smoothed.sum(axis=0) / (smoothed.sum(axis=0) + 1.5))
