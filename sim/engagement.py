@@ -103,9 +103,10 @@ def update_attitudes(model) -> None:
     model.refresh_residents()  # killings since the last refresh count at once
     pop_c = np.maximum(model.community_population, 1.0)
     A = N_ACTORS
-    R = model.residents
     live = model.influence.reshape(A, -1).any(axis=1)  # other layers are all zero
-    exposure = kernels.community_exposure(R.indptr, R.indices, R.data, model.share.reshape(A, -1), live, pop_c)
+    exposure = kernels.community_exposure(model._cell_ptr, model._cell_group, model._cell_comm,
+                                          model.pop.reshape(len(model.pop), -1), model.share.reshape(A, -1), live,
+                                          pop_c, len(pop_c))
     model.exposure = exposure
 
     per_1000 = model.civ_killed_last / (pop_c[:, None] / 1000.0)

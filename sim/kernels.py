@@ -266,21 +266,30 @@ def refresh_residents(pop_flat, groups, cells, indptr, data, community_populatio
 
 
 @njit(cache=True)
-def community_exposure(indptr, indices, data, share_flat, live, pop_c):
+def community_exposure(cell_ptr, entry_group, entry_comm, pop_flat, share_flat, live, pop_c, n_communities):
     """``residents @ share.T / population``: each community's mean influence share of each
-    actor; actors whose layer is all zero (``live`` False) are skipped, their exposure is 0."""
-    C = len(indptr) - 1
-    A = share_flat.shape[0]
-    out = np.zeros((C, A))
-    for a in range(A):
-        if not live[a]:
-            continue
-        layer = share_flat[a]
-        for c in range(C):
-            acc = 0.0
-            for p in range(indptr[c], indptr[c + 1]):
-                acc += data[p] * layer[indices[p]]
-            out[c, a] = acc / pop_c[c]
+    actor; actors whose layer is all zero (``live`` False) are skipped, their exposure is 0.
+
+    ``cell_ptr``/``entry_*`` list the (ethnic group, community) pairs living in each cell.
+    """
+    A, N = share_flat.shape
+    live_idx = np.nonzero(live)[0]
+    L = len(live_idx)
+    by_cell = np.empty((N, L))  # the live layers cell by cell, so each resident entry reads one row
+    for k in range(L):
+        for n in range(N):
+            by_cell[n, k] = share_flat[live_idx[k], n]
+    acc = np.zeros((n_communities, L))
+    for n in range(N):
+        for p in range(cell_ptr[n], cell_ptr[n + 1]):
+            w = pop_flat[entry_group[p], n]
+            c = entry_comm[p]
+            for k in range(L):
+                acc[c, k] += w * by_cell[n, k]
+    out = np.zeros((n_communities, A))
+    for c in range(n_communities):
+        for k in range(L):
+            out[c, live_idx[k]] = acc[c, k] / pop_c[c]
     return out
 
 
@@ -294,23 +303,34 @@ def cell_means(cell_ptr, entry_group, entry_comm, pop_flat, sympathy, informing,
     layers of actors that are not ``live`` are zero.
     """
     E, N = pop_flat.shape
-    sympathy_cell[:] = 0.0
-    intel[:] = 0.0
     live_idx = np.nonzero(live)[0]
-    for cell in range(N):
+    L = len(live_idx)
+    C = sympathy.shape[0]
+    table = np.empty((C, L + 1))  # live actors' sympathy, then informing, per community
+    for c in range(C):
+        for k in range(L):
+            table[c, k] = sympathy[c, live_idx[k]]
+        table[c, L] = informing[c]
+    acc = np.zeros((N, L + 1))
+    for n in range(N):
         total = 0.0
         for e in range(E):
-            total += pop_flat[e, cell]
+            total += pop_flat[e, n]
         d = max(total, 1.0)
-        for p in range(cell_ptr[cell], cell_ptr[cell + 1]):
-            w = pop_flat[entry_group[p], cell]
+        for p in range(cell_ptr[n], cell_ptr[n + 1]):
+            w = pop_flat[entry_group[p], n]
             c = entry_comm[p]
-            for a in live_idx:
-                sympathy_cell[a, cell] += w * sympathy[c, a]
-            intel[cell] += w * informing[c]
-        for a in live_idx:
-            sympathy_cell[a, cell] /= d
-        intel[cell] /= d
+            for k in range(L + 1):
+                acc[n, k] += w * table[c, k]
+        for k in range(L + 1):
+            acc[n, k] /= d
+    sympathy_cell[:] = 0.0
+    for k in range(L):
+        a = live_idx[k]
+        for n in range(N):
+            sympathy_cell[a, n] = acc[n, k]
+    for n in range(N):
+        intel[n] = acc[n, L]
 
 
 @njit(cache=True)

@@ -73,12 +73,12 @@ def _communities(rng, E=4, N=60, regions=2):
 
 def test_community_exposure_equals_sparse_product():
     rng = np.random.default_rng(4)
-    comm_id, pop, R, *_ = _communities(rng)
+    comm_id, pop, R, cell_ptr, group, comm = _communities(rng)
     share = rng.random((5, pop.shape[1]))
     share[3] = 0.0  # an all-zero layer, skipped
     live = share.any(axis=1)
     pop_c = np.maximum(np.asarray(R.sum(axis=1)).ravel(), 1.0)
-    out = kernels.community_exposure(R.indptr, R.indices, R.data, share, live, pop_c)
+    out = kernels.community_exposure(cell_ptr, group, comm, pop, share, live, pop_c, R.shape[0])
     np.testing.assert_allclose(out, (R @ share.T) / pop_c[:, None], rtol=1e-12)
 
 
