@@ -142,7 +142,9 @@ outputs:
 
 def test_an_invalid_base_scenario_is_named(tmp_path):
     base = tmp_path / "base.yaml"
-    base.write_text(BASELINE.read_text().replace("record_every:", "record_evry:"))
+    calibrated = (BASELINE.parent / "../calibration/calibrated.yaml").resolve()
+    base.write_text(BASELINE.read_text().replace("record_every:", "record_evry:")
+                    .replace("../calibration/calibrated.yaml", str(calibrated)))
     path = write_spec(tmp_path, spec_dict(scenario="base.yaml"))
     with pytest.raises(ScenarioError) as err:
         load_sweep(path)
