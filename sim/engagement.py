@@ -191,7 +191,8 @@ def _recruit(model) -> None:
         # residents willing to join and the group's own strength in the 5 x 5 window around each unit
         pool, own = kernels.window_sums(rows, cols, np.full(len(units), f.index), 2, total, model.share,
                                         model.sympathy_cell, model.presence)
-        expected = rate * pool * men / np.maximum(own, men)
+        # a unit emptied earlier this step (desertion) recruits nobody; it is removed at the step's end
+        expected = np.where(men > 0, rate * pool * men / np.maximum(np.maximum(own, men), 1.0), 0.0)
         for u, n in zip(units, model.rng.poisson(expected)):
             if n:
                 r, c = u.pos

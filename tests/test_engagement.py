@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from sim import engagement
+from sim import engagement, territory
 from sim.actors import INDEX
 
 JNIM, ISGS, FAMA = INDEX["JNIM"], INDEX["ISGS"], INDEX["FAMa"]
@@ -131,3 +131,14 @@ def test_a_split_company_founds_its_home_on_open_ground(make_toy):
     value = people * m.sympathy_cell[a] * (1 - state) * (1 - m.share[a]) + 0.6 * m.world.gold
     window = value[rows, cols]
     assert value[child.pos] >= np.quantile(window, 0.95)  # among the best cells, up to the choice's noise
+
+
+def test_an_emptied_unit_recruits_nobody(make_toy):
+    """A unit whose fighters all deserted earlier in the step takes no recruits (and the draw does not fail)."""
+    m = make_toy()
+    empty, other = m.units_of("JNIM")[:2]
+    empty.manpower = 0
+    other.pos = (0, 0)  # nobody of its own faction in the empty unit's window
+    territory.update_influence(m)  # so its own presence there is zero too
+    engagement._recruit(m)
+    assert empty.manpower == 0
