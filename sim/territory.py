@@ -135,7 +135,7 @@ def update_influence(model) -> None:
         np.array([COUNTRY_CODES.index(CAST[f.index].country) for f in states], dtype=np.int64),
         w.country.ravel(), p.adapt_rate,
         np.zeros((0, H * W)) if sympathy is None else sympathy.reshape(flat), p.support_weight,
-        (w.macina_core if expel else _NOWHERE(H, W)).ravel(), JNIM, _EXPELLED, 1.0 - p.core_expulsion,
+        (w.macina_core if expel else np.zeros_like(w.macina_core)).ravel(), JNIM, _EXPELLED, 1.0 - p.core_expulsion,
         p.control_threshold, p.contest_margin, model.effective.reshape(flat), model.share.reshape(flat),
         model.control.reshape(-1), model.contested.reshape(-1), model.leader.reshape(-1))
     if model.steps > 0:
@@ -162,10 +162,6 @@ def _scratch_layers(model, name: str, shape: tuple, layers: np.ndarray) -> np.nd
         buf[a].fill(0.0)
     used[name] = np.unique(layers)
     return buf
-
-
-def _NOWHERE(H, W) -> np.ndarray:
-    return np.zeros((H, W), dtype=bool)
 
 
 def _log_town_changes(model, previous) -> None:
