@@ -70,7 +70,7 @@ class ArmedUnit(mesa.Agent):
     ):
         super().__init__(model)
         self._faction = faction
-        model.units_changed()
+        model.unit_created(self)
         self.katiba = katiba or faction
         self.pos = (int(pos[0]), int(pos[1]))
         self.home = self.pos

@@ -177,11 +177,12 @@ def community_actions(model) -> None:
 
 def _recruit(model) -> None:
     p = model.params.engagement
-    total = model.pop.sum(axis=0)
     recruiters = [f for f in model.factions.values()
                   if f.kind in ("jihadist", "militia") and f.active and model.units_of(f.name)]
     if not recruiters:
         return
+    total = model.pop.sum(axis=0)
+    W = model.world.shape[1]
     for f in recruiters:
         units = f.units
         upkeep = f.strategy.upkeep_per_fighter * (1.0 if f.kind == "jihadist" else 0.3)
@@ -193,20 +194,27 @@ def _recruit(model) -> None:
                                         model.sympathy_cell, model.presence)
         # a unit emptied earlier this step (desertion) recruits nobody; it is removed at the step's end
         expected = np.where(men > 0, rate * pool * men / np.maximum(np.maximum(own, men), 1.0), 0.0)
-        for u, n in zip(units, model.rng.poisson(expected)):
-            if n:
-                r, c = u.pos
-                local = model.pop[:, r, c] * _sympathy_by_group(model, r, c, f.index)
-                mix = local / local.sum() if local.sum() > 0 else u.ethnic
-                u.absorb(int(n), mix)
+        drawn = model.rng.poisson(expected)
+        joined = np.flatnonzero(drawn)
+        # recruits' make-up: residents of the unit's cell weighted by their community's sympathy
+        ids = model.comm_id[:, rows[joined] * W + cols[joined]]
+        local = np.ascontiguousarray((model.pop[:, rows[joined], cols[joined]]
+                                      * np.where(ids >= 0, model.sympathy[np.maximum(ids, 0), f.index], 0.0)).T)
+        local_total = local.sum(axis=1)
+        for k, i in enumerate(joined.tolist()):
+            u = units[i]
+            u.absorb(int(drawn[i]), local[k] / local_total[k] if local_total[k] > 0 else u.ethnic)
+        # splits read nothing recruitment changes in other units, so they can follow all the absorbs
+        for u in units:
             if u.manpower > model.params.territory.split_size:
-                _split(model, u)
+                _split(model, u, total)
 
 
-def _split(model, unit) -> None:
+def _split(model, unit, total=None) -> None:
     """A company that outgrows its size splits; the new one keeps the make-up and founds a new
     home within ``expansion_cells``: the populated, sympathetic cell least held by the state and
-    by its own group (seed 000: JNIM spread into Centre-Nord and Cascades)."""
+    by its own group (seed 000: JNIM spread into Centre-Nord and Cascades). ``total`` is the
+    residents per cell when the caller has them."""
     half = unit.manpower // 2
     unit.manpower -= half
     H, W = model.world.shape
@@ -215,9 +223,9 @@ def _split(model, unit) -> None:
     rows = slice(max(r0 - R, 0), min(r0 + R, H - 1) + 1)
     cols = slice(max(c0 - R, 0), min(c0 + R, W - 1) + 1)
     a = INDEX[unit.faction]
-    total = model.pop.sum(axis=0)
+    total = model.pop.sum(axis=0) if total is None else total
     people = np.log1p(total[rows, cols]) / np.log1p(total.max() + 1)
-    state = model.share[STATE_SIDE][:, rows, cols].sum(axis=0)
+    state = model.share[STATE_SIDE, rows, cols].sum(axis=0)
     opportunity = (people * model.sympathy_cell[a, rows, cols] * (1.0 - state) * (1.0 - model.share[a, rows, cols])
                    + 0.6 * model.world.gold[rows, cols])
     opportunity = opportunity + model.rng.gumbel(0.0, 0.05, opportunity.shape)
@@ -225,11 +233,6 @@ def _split(model, unit) -> None:
     new = ArmedUnit(model, unit.faction, (rows.start + dr, cols.start + dc), half, unit.ethnic.copy(), unit.hardline,
                     unit.loyalty, unit.katiba)
     new.establishment = half
-
-
-def _sympathy_by_group(model, r, c, actor) -> np.ndarray:
-    ids = model.comm_id[:, r * model.world.shape[1] + c]
-    return np.where(ids >= 0, model.sympathy[np.maximum(ids, 0), actor], 0.0)
 
 
 def _displace(model) -> None:
@@ -296,20 +299,27 @@ def _mobilise(model) -> None:
     rate *= np.array([growth[m] for m in militia[eligible]])
     threatened = model.community_population[eligible] * model.exposure[eligible, ruler]
     raised = model.rng.poisson(rate * threatened)
+    regions = model.world.region
+    by_militia = {}  # militia -> its units and their regions, with the units raised here appended
     for c, n in zip(eligible[raised > 0], raised[raised > 0]):
         m = CAST[militia[c]].name
-        fac = model.factions[m]
+        if m not in by_militia:
+            units = model.factions[m].units
+            by_militia[m] = (units, [int(regions[u.pos]) for u in units])
+        units, unit_region = by_militia[m]
         n = int(n)
         model.mobilised[c] += n
-        region = model.comm_region[c]
-        units = [u for u in fac.units if model.world.region[u.pos] == region]
-        if units:
-            max(units, key=lambda u: u.manpower).absorb(n, _one_hot(model.comm_group[c]))
+        region = int(model.comm_region[c])
+        here = [u for u, r in zip(units, unit_region) if r == region]
+        if here:
+            max(here, key=lambda u: u.manpower).absorb(n, _one_hot(model.comm_group[c]))
         else:
             pos = tuple(_refuges(model)[region])
             u = ArmedUnit(model, m, pos, n, _one_hot(model.comm_group[c]), 0.3, 0.8,
                           f"{m} ({model.world.region_names[region]})")
             u.establishment = n
+            units.append(u)
+            unit_region.append(int(regions[u.pos]))
 
 
 def _one_hot(g: int) -> np.ndarray:

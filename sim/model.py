@@ -224,8 +224,14 @@ class LiptakoModel(mesa.Model):
     def units_changed(self) -> None:
         self._units_by_faction = None
 
+    def unit_created(self, unit: ArmedUnit) -> None:
+        """A new unit goes last in its faction's cached list, where a rebuild would put it (Mesa
+        lists agents in creation order), so splits and new militias cost no rebuild."""
+        if getattr(self, "_units_by_faction", None) is not None:
+            self._units_by_faction.setdefault(unit.faction, []).append(unit)
+
     def units_of(self, name: str) -> list[ArmedUnit]:
-        """The units of one faction (cached until a unit is created, removed or changes sides)."""
+        """The units of one faction (cached; rebuilt after a unit is removed or changes sides)."""
         if getattr(self, "_units_by_faction", None) is None:
             groups: dict[str, list[ArmedUnit]] = {}
             for u in self.agents_by_type.get(ArmedUnit, []):
