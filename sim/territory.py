@@ -48,7 +48,7 @@ import numpy as np
 from sim import eventlog as ev
 from sim import kernels
 from sim.actors import CAST, INDEX, N_ACTORS, STATE_OF_COUNTRY
-from sim.relations import COOP
+from sim.relations import COOP, WAR
 from sim.world import COUNTRY_CODES
 
 JNIM = INDEX["JNIM"]
@@ -60,6 +60,7 @@ _IS_PARTNER = np.array([a.kind == "partner" for a in CAST])
 _PRO_GOVERNMENT = np.array([a.kind in ("state", "partner", "militia") and a.name != "CSP" for a in CAST])
 _STATE_LAYER = np.array([a.kind in ("state", "partner") for a in CAST])
 _NON_STATE = np.array([a.kind in ("jihadist", "militia") for a in CAST])
+_JIHADIST = np.array([a.kind == "jihadist" for a in CAST])
 # rival armed groups lose influence in the Macina core where JNIM leads (seed 001)
 _EXPELLED = np.array([a.name != "JNIM" and a.kind not in ("state", "partner") for a in CAST])
 
@@ -299,8 +300,10 @@ def resolve_clashes(model) -> None:
     """
     p = model.params.territory
     rel = model.relations
-    order = list(model.units.shuffle())
-    units = [u for u in model.units if u.manpower > 0]
+    members = list(model.units)
+    order = members.copy()
+    model.random.shuffle(order)  # the permutation model.units.shuffle() draws, without building an AgentSet
+    units = [u for u in members if u.manpower > 0]
     if len(units) < 2:
         return
     own = np.array([INDEX[u.faction] for u in units], dtype=np.int64)
@@ -312,15 +315,42 @@ def resolve_clashes(model) -> None:
     rank = {u.unique_id: k for k, u in enumerate(order)}
     turn = np.array([rank[units[i].unique_id] for i in first])
     visit = np.lexsort((second, d_col, d_row, turn))
-    seen = set()
-    for k in visit:
-        u, v = units[first[k]], units[second[k]]
-        key = (min(u.unique_id, v.unique_id), max(u.unique_id, v.unique_id))
-        if key in seen:
+    # each pair once, at its first visit
+    uid = np.array([u.unique_id for u in units], dtype=np.int64)
+    lo, hi = np.minimum(uid[first], uid[second]), np.maximum(uid[first], uid[second])
+    _, at = np.unique((lo * (uid.max() + 1) + hi)[visit], return_index=True)
+    visit = visit[np.sort(at)]
+    # what the phase cannot change: sides, relations (incidents act at the next update), ops, garrisons
+    u_side, v_side = first[visit], second[visit]
+    a, b = own[u_side], own[v_side]
+    u_attacks = _NON_STATE[a]
+    att, dfd = np.where(u_attacks, u_side, v_side), np.where(u_attacks, v_side, u_side)
+    at_town = (model.world.town[pos[dfd, 0], pos[dfd, 1]] >= 0) & _STATE_LAYER[own[dfd]]
+    town_raid = at_town & _JIHADIST[own[att]]
+    ops = [model.ops_factor(x.name) for x in CAST]
+    rp = model.params.relations
+    for i, j, ia, ib, war, attacks, town, raid in zip(
+            u_side.tolist(), v_side.tolist(), a.tolist(), b.tolist(), (rel.matrix[a, b] == WAR).tolist(),
+            u_attacks.tolist(), at_town.tolist(), town_raid.tolist()):
+        u, v = units[i], units[j]
+        if u.manpower <= 0 or v.manpower <= 0:
             continue
-        seen.add(key)
-        if u.manpower > 0 and v.manpower > 0:
-            _maybe_clash(model, u, v, rel, p)
+        attacker, defender = (u, v) if attacks else (v, u)
+        pair_ops = min(ops[ia], ops[ib])
+        if not war:
+            # an incident: rare, likelier the more hostile the pair (it breaks truces and starts wars)
+            hazard = rp.incident_rate * float(np.clip(rel.hostility[ia, ib] / rp.war_threshold, 0.0, 2.0)) * pair_ops
+        elif raid:
+            # attacks on garrisoned towns need a group's town focus (seeds 002, 003)
+            focus = model.factions[attacker.faction].town_focus[model.world.country[defender.pos]]
+            hazard = p.town_attack_rate * (0.15 + focus) * pair_ops
+        else:
+            hazard = (1.0 - np.exp(-p.clash_rate * min(u.manpower, v.manpower) / 100.0)) * pair_ops
+        if model.rng.random() >= hazard:
+            continue
+        _fight(model, attacker, defender, town)
+        if not war:
+            rel.incident(u.faction, v.faction)
 
 
 def _can_fight(model) -> np.ndarray:
@@ -329,35 +359,6 @@ def _can_fight(model) -> np.ndarray:
     fight = (model.relations.matrix != COOP) & ~(_PRO_GOVERNMENT[:, None] & _PRO_GOVERNMENT[None, :])
     np.fill_diagonal(fight, False)
     return fight
-
-
-def _maybe_clash(model, u, v, rel, p) -> None:
-    a, b = u.faction, v.faction
-    kinds = {CAST[INDEX[a]].kind, CAST[INDEX[b]].kind}
-    if kinds <= {"state", "partner", "militia"} and "CSP" not in (a, b):
-        return  # pro-government forces do not fight each other
-    state = rel.state(a, b)
-    if state == "cooperation":
-        return
-    ops = min(model.ops_factor(a), model.ops_factor(b))
-    attacker, defender = (u, v) if CAST[INDEX[u.faction]].kind in ("jihadist", "militia") else (v, u)
-    at_town = model.world.town[defender.pos] >= 0 and CAST[INDEX[defender.faction]].kind in ("state", "partner")
-    if state != "war":
-        # an incident: rare, likelier the more hostile the pair (it breaks truces and starts wars)
-        rp = model.params.relations
-        hostility = rel.hostility[INDEX[a], INDEX[b]]
-        hazard = rp.incident_rate * float(np.clip(hostility / rp.war_threshold, 0.0, 2.0)) * ops
-    elif at_town and CAST[INDEX[attacker.faction]].kind == "jihadist":
-        # attacks on garrisoned towns need a group's town focus (seeds 002, 003)
-        focus = model.factions[attacker.faction].town_focus[model.world.country[defender.pos]]
-        hazard = p.town_attack_rate * (0.15 + focus) * ops
-    else:
-        hazard = (1.0 - np.exp(-p.clash_rate * min(u.manpower, v.manpower) / 100.0)) * ops
-    if model.rng.random() >= hazard:
-        return
-    _fight(model, attacker, defender, at_town)
-    if state != "war":
-        rel.incident(a, b)
 
 
 def _fight(model, attacker, defender, at_town: bool) -> None:
