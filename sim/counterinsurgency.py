@@ -71,7 +71,7 @@ def effective_capacity(model, state) -> tuple[float, float]:
 def state_operations(model) -> None:
     cp = model.params.counterinsurgency
     w = model.world
-    jihadist_units = [u for u in model.units if u.faction in JIHADIST_NAMES and u.manpower > 0]
+    jihadist_units = [u for u in model.unit_list() if u.faction in JIHADIST_NAMES and u.manpower > 0]
     rows, cols = np.array([u.pos for u in jihadist_units], dtype=np.int64).reshape(-1, 2).T
     men = np.array([u.manpower for u in jihadist_units], dtype=float)
     in_country = w.country[rows, cols]

@@ -85,7 +85,7 @@ def defections(model) -> None:
     for f in jihadists:
         f.leadership += 0.005 * (1.0 - f.leadership)
     # the permutation model.units.shuffle() draws (it shuffles its member list), without building an AgentSet
-    units = list(model.units)
+    units = model.unit_list()
     model.random.shuffle(units)
     rows, cols = np.array([u.pos for u in units], dtype=np.int64).reshape(-1, 2).T
     # whether each unit stands within reach_cells of a rival's presence (presence is fixed during this phase)

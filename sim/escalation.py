@@ -115,7 +115,7 @@ def _militia_reprisals(model) -> None:
         return dict(zip(MILITIA_NAMES, (e.militia_reprisal_rate * np.minimum(polar, 1.0)).tolist()))
 
     p_reprisal = odds()
-    for u in model.units:
+    for u in model.unit_list():
         if u.faction not in p_reprisal or u.manpower <= 0:
             continue
         if model.rng.random() >= p_reprisal[u.faction]:
@@ -136,7 +136,7 @@ def update_town_focus(model) -> None:
     e = model.params.escalation
     w = model.world
     K = len(COUNTRY_CODES)
-    units = list(model.units)
+    units = model.unit_list()
     own = np.array([INDEX[u.faction] for u in units], dtype=np.int64)
     rows, cols = np.array([u.pos for u in units], dtype=np.int64).reshape(-1, 2).T
     men = np.array([u.manpower for u in units], dtype=float)

@@ -223,12 +223,22 @@ class LiptakoModel(mesa.Model):
 
     def units_changed(self) -> None:
         self._units_by_faction = None
+        self._unit_list = None
 
     def unit_created(self, unit: ArmedUnit) -> None:
-        """A new unit goes last in its faction's cached list, where a rebuild would put it (Mesa
-        lists agents in creation order), so splits and new militias cost no rebuild."""
+        """A new unit goes last in the cached lists, where a rebuild would put it (Mesa lists
+        agents in creation order), so splits and new militias cost no rebuild."""
         if getattr(self, "_units_by_faction", None) is not None:
             self._units_by_faction.setdefault(unit.faction, []).append(unit)
+        if getattr(self, "_unit_list", None) is not None:
+            self._unit_list.append(unit)
+
+    def unit_list(self) -> list[ArmedUnit]:
+        """All units in Mesa's order, as a new list (cached like :meth:`units_of`: iterating the
+        AgentSet goes through a weak-reference dictionary, several times slower)."""
+        if getattr(self, "_unit_list", None) is None:
+            self._unit_list = list(self.units)
+        return list(self._unit_list)
 
     def units_of(self, name: str) -> list[ArmedUnit]:
         """The units of one faction (cached; rebuilt after a unit is removed or changes sides)."""
@@ -286,7 +296,7 @@ class LiptakoModel(mesa.Model):
         self.record()
 
     def _finish_step(self):
-        for u in [u for u in self.units if u.manpower <= 0]:
+        for u in [u for u in self.unit_list() if u.manpower <= 0]:
             u.remove()
         self.danger = self.danger * 0.8 + self.violence
         self.civilians_killed_total += self.civ_killed.sum()
@@ -337,7 +347,8 @@ class LiptakoModel(mesa.Model):
         ruled = np.bincount(self.control.ravel() + 1, weights=total_pop.ravel(), minlength=N_ACTORS + 1)[1:]
         support = pop_c @ self.support / pop_all
         manpower = np.zeros(N_ACTORS)
-        np.add.at(manpower, [INDEX[u.faction] for u in self.units], [u.manpower for u in self.units])
+        units = self.unit_list()
+        np.add.at(manpower, [INDEX[u.faction] for u in units], [u.manpower for u in units])
         facs = [self.factions[a.name] for a in CAST]
         self._series.append((self.date.isoformat(), area, ruled, manpower, support,
                              np.array([f.treasury for f in facs]), np.array([f.strain for f in facs]),

@@ -69,7 +69,7 @@ def unit_table(model) -> dict[str, np.ndarray]:
     """Arrays over the current units: Mesa unit, own actor index, actor it counts for in
     presence (partners count for the host state, -1 outside the three countries), row,
     column, manpower and fighter-equivalents."""
-    units = list(model.units)
+    units = model.unit_list()
     W = model.world.shape[1]
     own = np.array([INDEX[u.faction] for u in units], dtype=np.int64)
     pos = np.array([u.pos for u in units], dtype=np.int64).reshape(-1, 2)
@@ -300,7 +300,7 @@ def resolve_clashes(model) -> None:
     """
     p = model.params.territory
     rel = model.relations
-    members = list(model.units)
+    members = model.unit_list()
     order = members.copy()
     model.random.shuffle(order)  # the permutation model.units.shuffle() draws, without building an AgentSet
     units = [u for u in members if u.manpower > 0]
