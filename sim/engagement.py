@@ -183,31 +183,43 @@ def _recruit(model) -> None:
         return
     total = model.pop.sum(axis=0)
     W = model.world.shape[1]
-    for f in recruiters:
-        units = f.units
-        upkeep = f.strategy.upkeep_per_fighter * (1.0 if f.kind == "jihadist" else 0.3)
-        rate = p.recruit_rate * affordable_growth(f, upkeep) * (1.0 + f.central_pull)  # a global brand draws recruits
-        rows, cols = np.array([u.pos for u in units], dtype=np.int64).T
-        men = np.array([u.manpower for u in units], dtype=float)
-        # residents willing to join and the group's own strength in the 5 x 5 window around each unit
-        pool, own = kernels.window_sums(rows, cols, np.full(len(units), f.index), 2, total, model.share,
-                                        model.sympathy_cell, model.presence)
-        # a unit emptied earlier this step (desertion) recruits nobody; it is removed at the step's end
-        expected = np.where(men > 0, rate * pool * men / np.maximum(np.maximum(own, men), 1.0), 0.0)
-        drawn = model.rng.poisson(expected)
+    # recruitment changes no position, field or other group's size, so every group's units are read at once
+    groups = [f.units for f in recruiters]
+    units = [u for g in groups for u in g]
+    rows = np.array([u.pos[0] for u in units], dtype=np.int64)
+    cols = np.array([u.pos[1] for u in units], dtype=np.int64)
+    men = np.array([u.manpower for u in units], dtype=np.int64)
+    actor = np.repeat([f.index for f in recruiters], [len(g) for g in groups])
+    # residents willing to join and the group's own strength in the 5 x 5 window around each unit
+    pool, own = kernels.window_sums(rows, cols, actor, 2, total, model.share, model.sympathy_cell, model.presence)
+    rate = np.repeat([p.recruit_rate * affordable_growth(f, f.strategy.upkeep_per_fighter * (1.0 if f.kind == "jihadist" else 0.3))
+                      * (1.0 + f.central_pull) for f in recruiters], [len(g) for g in groups])  # a global brand draws recruits
+    # a unit emptied earlier this step (desertion) recruits nobody; it is removed at the step's end
+    expected = np.where(men > 0, rate * pool * men / np.maximum(np.maximum(own, men), 1.0), 0.0)
+    start = 0
+    for f, group in zip(recruiters, groups):
+        end = start + len(group)
+        drawn = model.rng.poisson(expected[start:end])
         joined = np.flatnonzero(drawn)
-        # recruits' make-up: residents of the unit's cell weighted by their community's sympathy
-        ids = model.comm_id[:, rows[joined] * W + cols[joined]]
-        local = np.ascontiguousarray((model.pop[:, rows[joined], cols[joined]]
-                                      * np.where(ids >= 0, model.sympathy[np.maximum(ids, 0), f.index], 0.0)).T)
-        local_total = local.sum(axis=1)
-        for k, i in enumerate(joined.tolist()):
-            u = units[i]
-            u.absorb(int(drawn[i]), local[k] / local_total[k] if local_total[k] > 0 else u.ethnic)
+        if len(joined):
+            # recruits' make-up: residents of the unit's cell weighted by their community's sympathy
+            r, c = rows[start + joined], cols[start + joined]
+            ids = model.comm_id[:, r * W + c]
+            local = np.ascontiguousarray((model.pop[:, r, c]
+                                          * np.where(ids >= 0, model.sympathy[np.maximum(ids, 0), f.index], 0.0)).T)
+            local_total = local.sum(axis=1, keepdims=True)
+            before = np.array([group[i].ethnic for i in joined.tolist()])
+            mix = np.divide(local, local_total, out=before.copy(), where=local_total > 0)
+            # ArmedUnit.absorb for all of them
+            n, m = drawn[joined], men[start + joined]
+            after = (before * m[:, None] + mix * n[:, None]) / (m + n)[:, None]
+            for i, ethnic, size in zip(joined.tolist(), after, (m + n).tolist()):
+                group[i].ethnic, group[i].manpower = ethnic, size
         # splits read nothing recruitment changes in other units, so they can follow all the absorbs
-        for u in units:
+        for u in group:
             if u.manpower > model.params.territory.split_size:
                 _split(model, u, total)
+        start = end
 
 
 def _split(model, unit, total=None) -> None:
