@@ -41,6 +41,7 @@ from sim.actors import (
     JIHADIST_NAMES,
     N_GROUPS,
 )
+from sim.agents import positions
 from sim.world import COUNTRY_CODES
 
 FULANI_IDX = np.array([ETHNIC_GROUPS.index(g) for g in FULANI])
@@ -72,7 +73,7 @@ def state_operations(model) -> None:
     cp = model.params.counterinsurgency
     w = model.world
     jihadist_units = [u for u in model.unit_list() if u.faction in JIHADIST_NAMES and u.manpower > 0]
-    rows, cols = np.array([u.pos for u in jihadist_units], dtype=np.int64).reshape(-1, 2).T
+    rows, cols = positions(jihadist_units).T
     men = np.array([u.manpower for u in jihadist_units], dtype=float)
     in_country = w.country[rows, cols]
     intel = 1.0 + cp.intel_weight * model.intel[rows, cols]

@@ -35,6 +35,7 @@ import numpy as np
 from sim import eventlog as ev
 from sim import kernels
 from sim.actors import CAST, ETHNIC_GROUPS, FULANI
+from sim.agents import positions
 
 FULANI_GROUPS = {ETHNIC_GROUPS.index(g) for g in FULANI}
 FULANI_IDX = sorted(FULANI_GROUPS)
@@ -87,7 +88,7 @@ def defections(model) -> None:
     # the permutation model.units.shuffle() draws (it shuffles its member list), without building an AgentSet
     units = model.unit_list()
     model.random.shuffle(units)
-    rows, cols = np.array([u.pos for u in units], dtype=np.int64).reshape(-1, 2).T
+    rows, cols = positions(units).T
     # whether each unit stands within reach_cells of a rival's presence (presence is fixed during this phase)
     near = {f.name: kernels.window_count(model.presence[f.index] > 0, rows, cols, d.reach_cells) > 0 for f in jihadists}
     pacts = {f.name: hostile_pacts(model, f.name) for f in model.factions.values() if f.kind == "jihadist"}

@@ -46,7 +46,7 @@ import numpy as np
 
 from sim import kernels
 from sim.actors import CAST, ETHNIC_GROUPS, FULANI, INDEX, N_ACTORS, STATE_OF_COUNTRY
-from sim.agents import ArmedUnit
+from sim.agents import ArmedUnit, positions
 from sim.economy import affordable_growth, militia_upkeep
 from sim.world import COUNTRY_CODES
 
@@ -186,8 +186,7 @@ def _recruit(model) -> None:
     # recruitment changes no position, field or other group's size, so every group's units are read at once
     groups = [f.units for f in recruiters]
     units = [u for g in groups for u in g]
-    rows = np.array([u.pos[0] for u in units], dtype=np.int64)
-    cols = np.array([u.pos[1] for u in units], dtype=np.int64)
+    rows, cols = positions(units).T
     men = np.array([u.manpower for u in units], dtype=np.int64)
     actor = np.repeat([f.index for f in recruiters], [len(g) for g in groups])
     # residents willing to join and the group's own strength in the 5 x 5 window around each unit

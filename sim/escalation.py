@@ -34,7 +34,8 @@ from __future__ import annotations
 import numpy as np
 
 from sim import eventlog as ev
-from sim.actors import CAST, ETHNIC_GROUPS, FULANI, INDEX, MILITIA_NAMES
+from sim.actors import CAST, ETHNIC_GROUPS, FULANI, MILITIA_NAMES
+from sim.agents import positions
 from sim.counterinsurgency import kill_civilians
 from sim.world import COUNTRY_CODES
 
@@ -137,8 +138,8 @@ def update_town_focus(model) -> None:
     w = model.world
     K = len(COUNTRY_CODES)
     units = model.unit_list()
-    own = np.array([INDEX[u.faction] for u in units], dtype=np.int64)
-    rows, cols = np.array([u.pos for u in units], dtype=np.int64).reshape(-1, 2).T
+    own = np.array([u.actor for u in units], dtype=np.int64)
+    rows, cols = positions(units).T
     men = np.array([u.manpower for u in units], dtype=float)
     # manpower by actor and country; sums of whole numbers, so exact in any order
     by_country = np.bincount(own * K + w.country[rows, cols], weights=men, minlength=len(CAST) * K).reshape(-1, K)

@@ -34,7 +34,6 @@ from sim import (
 from sim.actors import (
     CAST,
     ETHNIC_GROUPS,
-    INDEX,
     N_ACTORS,
     N_GROUPS,
     info,
@@ -348,7 +347,7 @@ class LiptakoModel(mesa.Model):
         support = pop_c @ self.support / pop_all
         manpower = np.zeros(N_ACTORS)
         units = self.unit_list()
-        np.add.at(manpower, [INDEX[u.faction] for u in units], [u.manpower for u in units])
+        np.add.at(manpower, [u.actor for u in units], [u.manpower for u in units])
         facs = [self.factions[a.name] for a in CAST]
         self._series.append((self.date.isoformat(), area, ruled, manpower, support,
                              np.array([f.treasury for f in facs]), np.array([f.strain for f in facs]),

@@ -48,6 +48,7 @@ import numpy as np
 from sim import eventlog as ev
 from sim import kernels
 from sim.actors import CAST, INDEX, N_ACTORS, STATE_OF_COUNTRY
+from sim.agents import positions
 from sim.relations import COOP, WAR
 from sim.world import COUNTRY_CODES
 
@@ -71,8 +72,8 @@ def unit_table(model) -> dict[str, np.ndarray]:
     column, manpower and fighter-equivalents."""
     units = model.unit_list()
     W = model.world.shape[1]
-    own = np.array([INDEX[u.faction] for u in units], dtype=np.int64)
-    pos = np.array([u.pos for u in units], dtype=np.int64).reshape(-1, 2)
+    own = np.array([u.actor for u in units], dtype=np.int64)
+    pos = positions(units)
     men = np.array([u.manpower for u in units], dtype=float)
     counts_for = own.copy()
     partner = _IS_PARTNER[own]
@@ -235,7 +236,7 @@ def move_units(model) -> None:
     core_others = _NON_STATE.copy()
     core_others[JNIM] = False
     rows0, cols0 = t["rows"][moving], t["cols"][moving]
-    home = np.array([u.home for u in units], dtype=np.int64)
+    home = positions(units, "home")
     noise = model.rng.gumbel(0.0, 0.05, (len(units), (2 * m + 1) ** 2))
     value = kernels.move_values(
         rows0, cols0, home[:, 0], home[:, 1], t["own"][moving], m, people, model.gold_road, model.smoothed,
@@ -244,7 +245,7 @@ def move_units(model) -> None:
     best = value.argmax(axis=1)
     side = 2 * m + 1
     new_rows, new_cols = rows0 + best // side - m, cols0 + best % side - m
-    goals = _offensive_goals(model, units, np.column_stack([rows0, cols0]))
+    goals = _offensive_goals(model, t["own"][moving], t["men"][moving], np.column_stack([rows0, cols0]))
     for k, u in enumerate(units):
         goal = goals.get(k)
         if goal is not None:
@@ -254,14 +255,13 @@ def move_units(model) -> None:
             u.pos = (int(new_rows[k]), int(new_cols[k]))
 
 
-def _offensive_goals(model, units, pos) -> dict[int, tuple[int, int]]:
+def _offensive_goals(model, owner, men, pos) -> dict[int, tuple[int, int]]:
     """GeoContest-style attacks: for each jihadist unit that goes on the offensive this step, the
-    nearest unit of a rival jihadist group at war, within range, that it outmatches."""
+    nearest unit of a rival jihadist group at war, within range, that it outmatches. ``owner``,
+    ``men`` and ``pos`` describe the moving units (actor index, manpower, row and column)."""
     p = model.params.territory
     war = model.relations.war_matrix() > 0
-    owner = np.array([INDEX[u.faction] for u in units])
-    men = np.array([u.manpower for u in units], dtype=float)
-    jihadist = np.array([CAST[o].kind == "jihadist" for o in owner])
+    jihadist = _JIHADIST[owner]
     goals = {}
     if not jihadist.any():
         return goals
@@ -306,8 +306,8 @@ def resolve_clashes(model) -> None:
     units = [u for u in members if u.manpower > 0]
     if len(units) < 2:
         return
-    own = np.array([INDEX[u.faction] for u in units], dtype=np.int64)
-    pos = np.array([u.pos for u in units], dtype=np.int64)
+    own = np.array([u.actor for u in units], dtype=np.int64)
+    pos = positions(units)
     first, second, d_row, d_col = kernels.neighbour_pairs(pos[:, 0], pos[:, 1], own, _can_fight(model),
                                                           ~_IS_PARTNER[own])  # partners are met, they do not seek
     if not len(first):
