@@ -255,12 +255,15 @@ def move_units(model) -> None:
 
 def _offensive_goals(model, units, pos) -> dict[int, tuple[int, int]]:
     """GeoContest-style attacks: for each jihadist unit that goes on the offensive this step, the
-    nearest unit of a rival jihadist group at war, within range, that it outmatches."""
+    nearest unit of a rival jihadist group or militia at war, within range, that it outmatches
+    (seed 000: JNIM's attacks on the VDP to hold its ground in Burkina, ISGS's Menaka offensive
+    against the Tuareg militias; 001: JNIM's Sourou valley campaign against the VDP)."""
     p = model.params.territory
     war = model.relations.war_matrix() > 0
     owner = np.array([INDEX[u.faction] for u in units])
     men = np.array([u.manpower for u in units], dtype=float)
     jihadist = np.array([CAST[o].kind == "jihadist" for o in owner])
+    armed_rival = _NON_STATE[owner]
     goals = {}
     if not jihadist.any():
         return goals
@@ -268,7 +271,7 @@ def _offensive_goals(model, units, pos) -> dict[int, tuple[int, int]]:
         if f.kind != "jihadist" or not f.active:
             continue
         mine = np.nonzero(owner == f.index)[0]
-        targets = np.nonzero(jihadist & war[f.index, owner] & (men > 0))[0]
+        targets = np.nonzero(armed_rival & war[f.index, owner] & (men > 0))[0]
         if not len(mine) or not len(targets):
             continue
         dist = np.abs(pos[mine, None, :] - pos[None, targets, :]).max(axis=2)
@@ -408,13 +411,15 @@ def _fight(model, attacker, defender, at_town: bool) -> None:
 
 
 def _joint_partners(model, attacker, defender) -> list:
-    """Units of cooperating jihadist groups near the target join the attack (seed 000, 2017-2019)."""
+    """Units of cooperating jihadist groups within ``joint_reach_cells`` of the target join the attack
+    (seed 000, 2017-2019)."""
     out = []
     r, c = defender.pos
+    reach = model.params.territory.joint_reach_cells
     for name in ("JNIM", "ISGS"):
         if name == attacker.faction or model.relations.state(attacker.faction, name) != "cooperation":
             continue
         for x in model.units_of(name):
-            if abs(x.pos[0] - r) <= 2 and abs(x.pos[1] - c) <= 2 and x.manpower > 0:
+            if abs(x.pos[0] - r) <= reach and abs(x.pos[1] - c) <= reach and x.manpower > 0:
                 out.append(x)
     return out
