@@ -255,15 +255,16 @@ def move_units(model) -> None:
 
 def _offensive_goals(model, units, pos) -> dict[int, tuple[int, int]]:
     """GeoContest-style attacks: for each jihadist unit that goes on the offensive this step, the
-    nearest unit of a rival jihadist group or militia at war, within range, that it outmatches
-    (seed 000: JNIM's attacks on the VDP to hold its ground in Burkina, ISGS's Menaka offensive
-    against the Tuareg militias; 001: JNIM's Sourou valley campaign against the VDP)."""
+    nearest unit of a rival jihadist group at war within range, or failing one the nearest militia
+    unit at war, that it outmatches (seed 000: the 2020 war against ISGS came first; JNIM also
+    attacked the VDP to hold its ground in Burkina and ISGS the Tuareg militias in Menaka; 001: JNIM's
+    Sourou valley campaign against the VDP)."""
     p = model.params.territory
     war = model.relations.war_matrix() > 0
     owner = np.array([INDEX[u.faction] for u in units])
     men = np.array([u.manpower for u in units], dtype=float)
     jihadist = np.array([CAST[o].kind == "jihadist" for o in owner])
-    armed_rival = _NON_STATE[owner]
+    militia = _NON_STATE[owner] & ~jihadist
     goals = {}
     if not jihadist.any():
         return goals
@@ -271,11 +272,13 @@ def _offensive_goals(model, units, pos) -> dict[int, tuple[int, int]]:
         if f.kind != "jihadist" or not f.active:
             continue
         mine = np.nonzero(owner == f.index)[0]
-        targets = np.nonzero(armed_rival & war[f.index, owner] & (men > 0))[0]
+        targets = np.nonzero(_NON_STATE[owner] & war[f.index, owner] & (men > 0))[0]
         if not len(mine) or not len(targets):
             continue
         dist = np.abs(pos[mine, None, :] - pos[None, targets, :]).max(axis=2)
-        nearest = dist.argmin(axis=1)
+        # a militia counts only where no jihadist rival is in range: it ranks behind every one of them
+        rank = dist + np.where(militia[targets], p.offensive_range + 1, 0)[None, :]
+        nearest = rank.argmin(axis=1)
         d = dist[np.arange(len(mine)), nearest]
         go = ((d > 0) & (d <= p.offensive_range) & (men[mine] >= p.superiority_ratio * men[targets[nearest]])
               & (model.rng.random(len(mine)) < p.offensive_rate * model.ops_factor(f.name)))

@@ -152,3 +152,19 @@ def test_jihadist_offensives_seek_out_militias_at_war(make_toy):
     militia_pos = make_toy().units_of("Dan Na Ambassagou")[0].pos
     assert goal(WAR) == tuple(militia_pos)
     assert goal(TRUCE) is None
+
+
+def test_offensives_go_after_a_rival_jihadist_before_a_nearer_militia(make_toy):
+    """With ISGS in range, a JNIM company attacks it even when a militia company is nearer (seed 000:
+    the 2020 war between the groups)."""
+    from sim.relations import WAR
+
+    m = make_toy(mechanisms={"territory": {"offensive_rate": 1.0, "offensive_range": 10}})
+    m.relations.set_state(JNIM, INDEX["Dan Na Ambassagou"], WAR, "test")
+    militia, jnim, isgs = m.units_of("Dan Na Ambassagou")[0], m.units_of("JNIM")[0], m.units_of("ISGS")[0]
+    r, c = militia.pos
+    jnim.pos, jnim.manpower = (r + 3, c), 400
+    isgs.pos, isgs.manpower = (r + 8, c), 100
+    units = [jnim, militia, isgs]
+    goal = territory._offensive_goals(m, units, np.array([u.pos for u in units])).get(0)
+    assert tuple(map(int, goal)) == (r + 8, c)
