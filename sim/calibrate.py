@@ -70,7 +70,8 @@ DEFAULT_SCENARIO = ROOT / "scenarios" / "baseline.yaml"
 # monthly series kept from each ensemble run for the posterior-predictive figure
 ENSEMBLE_SERIES = ("clashes.JNIM-ISGS", "clash_fatalities.JNIM-ISGS", "JNIM.area_km2", "ISGS.area_km2")
 MAX_TRIES = 20  # ABC budget: proposals per accepted particle on average (modelling choice, 10-50)
-STAGES = {"screen": 0, "abc": 1, "ensemble": 2, "lhs": 3, "driver": 4}  # SeedSequence spawn_key heads
+MEDIAN_STATISTIC = "weighted median of each parameter's marginal in the last ABC-SMC generation"
+STAGES = {"screen": 0, "abc": 1, "ensemble": 2, "lhs": 3, "driver": 4, "select": 5}  # SeedSequence spawn_key heads
 
 
 # ---------------------------------------------------------------------- parameter paths
@@ -694,6 +695,72 @@ def fitted(cal: Calibration) -> dict:
     return {d.path: float(f"{weighted_median([float(r[d.path]) for r in rows], weights):.6g}") for d in cal.dims}
 
 
+def candidates(cal: Calibration, k: int) -> list[tuple[str, dict]]:
+    """The weighted-median point, then the ``k`` distinct particles of the last ABC-SMC generation with the
+    smallest distance, as (label, parameters)."""
+    rows = read_posterior(cal.work)
+    last = max(int(r["generation"]) for r in rows)
+    rows = sorted((r for r in rows if int(r["generation"]) == last), key=lambda r: float(r["distance"]))
+    out = [("weighted median", fitted(cal))]
+    seen = {tuple(out[0][1].values())}
+    for r in rows:
+        if len(out) > k:
+            break
+        params = {d.path: float(f"{float(r[d.path]):.6g}") for d in cal.dims}
+        if tuple(params.values()) not in seen:
+            seen.add(tuple(params.values()))
+            out.append((f"particle {r['particle']} (distance {float(r['distance']):.3f})", params))
+    return out
+
+
+def select(cal: Calibration, k: int, seeds: int, mapper: Mapper, progress: bool = True) -> tuple[dict, list[dict]]:
+    """Run every candidate on the same ``seeds`` seeds (common random numbers) over the fitting period and keep
+    the one with the smallest mean distance; one particle's own distance mostly reflects its seed. Writes
+    ``select.csv``; returns the chosen parameters and one row per candidate."""
+    from sim.sweep import write_atomic
+
+    cands = candidates(cal, k)
+    if seeds < 1 or len(cands) == 1:
+        return cands[0][1], []
+    tasks = {f"c{i}_r{j}": cal.task(params, seed_of(cal.master_seed, STAGES["select"], j))
+             for i, (_, params) in enumerate(cands) for j in range(seeds)}
+    records = _run_all(cal, cal.work / "select", tasks, mapper, progress)
+    table = []
+    for i, (label, params) in enumerate(cands):
+        recs = [records[f"c{i}_r{j}"] for j in range(seeds)]
+        met = [sum(1 for r in recs if t.accept.passes(r["values"].get(t.id))) / seeds for t in cal.fit]
+        table.append({"candidate": i, "label": label, "mean_distance": float(np.mean([r["distance"] for r in recs])),
+                      "targets_met": sum(1 for x in met if x >= 0.6), "params": params})
+    best = min(table, key=lambda row: (row["mean_distance"], row["candidate"]))
+    for row in table:
+        row["chosen"] = row is best
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["candidate", "label", "mean_distance", "targets_met", "chosen", *(d.path for d in cal.dims)])
+    for row in table:
+        w.writerow([row["candidate"], row["label"], round(row["mean_distance"], 6), row["targets_met"],
+                    int(row["chosen"]), *(row["params"][d.path] for d in cal.dims)])
+    write_atomic(cal.work / "select.csv", buf.getvalue())
+    return best["params"], table
+
+
+def read_selection(work: Path) -> list[dict]:
+    """Rows of ``select.csv`` (empty if the calibration chose the weighted median without a selection stage)."""
+    path = Path(work) / "select.csv"
+    if not path.is_file():
+        return []
+    with open(path, newline="", encoding="utf-8") as fh:
+        return list(csv.DictReader(fh))
+
+
+def chosen(cal: Calibration) -> dict:
+    """The fitted set a finished calibration chose: the selection stage's winner, else the weighted median."""
+    for row in read_selection(cal.work):
+        if row["chosen"] == "1":
+            return {d.path: float(row[d.path]) for d in cal.dims}
+    return fitted(cal)
+
+
 def ensemble(cal: Calibration, params: dict, n: int, mapper: Mapper, progress: bool = True) -> list[dict]:
     """``n`` runs at ``params`` over the report horizon, with their monthly series."""
     tasks = {f"r{k}": cal.task(params, seed_of(cal.master_seed, STAGES["ensemble"], k), full=True) for k in range(n)}
@@ -703,7 +770,8 @@ def ensemble(cal: Calibration, params: dict, n: int, mapper: Mapper, progress: b
     return out
 
 
-def calibrated_yaml(cal: Calibration, params: dict, *, runs: dict, distances: dict) -> str:
+def calibrated_yaml(cal: Calibration, params: dict, *, runs: dict, distances: dict,
+                    statistic: str = MEDIAN_STATISTIC) -> str:
     """The text of calibrated.yaml (validated by :class:`CalibratedFile` before it is written)."""
     from sim.runner import git_commit
 
@@ -718,7 +786,7 @@ def calibrated_yaml(cal: Calibration, params: dict, *, runs: dict, distances: di
         "git_commit": git_commit(),
         "master_seed": cal.master_seed,
         "scenario": scenario,
-        "statistic": "weighted median of each parameter's marginal in the last ABC-SMC generation",
+        "statistic": statistic,
         "horizon": f"fitting runs end {cal.base['end']}; report ensemble ends {cal.base_full['end']}",
         "runs": runs,
         "distance": {k: round(float(v), 6) for k, v in distances.items()},
@@ -743,9 +811,20 @@ class Outcome:
     distances: dict
 
 
+def _abc_done(cal: Calibration, particles: int, generations: int, eps0: float) -> bool:
+    """Whether the working folder holds a finished ABC-SMC with these settings (then it is not rerun)."""
+    marker = cal.work / "abc.json"
+    if not (marker.is_file() and (cal.work / "posterior.csv").is_file()):
+        return False
+    done = json.loads(marker.read_text(encoding="utf-8"))
+    return done == {"particles": particles, "generations": generations, "eps0": round(eps0, 9)}
+
+
 def run_calibration(cal: Calibration, out: Path, *, screen_points: int, seeds_per_point: int, particles: int,
-                    generations: int, ensemble_size: int, workers: int = 1, progress: bool = True) -> Outcome:
-    """Screen, ABC-SMC, the ensemble at the fitted values; then ``out/calibrated.yaml`` and the report."""
+                    generations: int, ensemble_size: int, workers: int = 1, progress: bool = True,
+                    candidates_k: int = 8, candidate_seeds: int = 5) -> Outcome:
+    """Screen, ABC-SMC, the choice among candidate sets, the ensemble at the chosen one; then
+    ``out/calibrated.yaml`` and the report."""
     from sim.calibration_report import write_report
     from sim.sweep import write_atomic
 
@@ -753,8 +832,12 @@ def run_calibration(cal: Calibration, out: Path, *, screen_points: int, seeds_pe
                     ("--generations", generations), ("--ensemble", ensemble_size), ("--workers", workers)):
         if v < 1:
             raise ScenarioError(f"{name}: expected a positive number, got {v}")
+    for name, v in (("--candidates", candidates_k), ("--candidate-seeds", candidate_seeds)):
+        if v < 0:
+            raise ScenarioError(f"{name}: expected zero or a positive number, got {v}")
     cal.settings.update(screen=screen_points, seeds_per_point=seeds_per_point, particles=particles,
-                        generations=generations, ensemble=ensemble_size)
+                        generations=generations, ensemble=ensemble_size, candidates=candidates_k,
+                        candidate_seeds=candidate_seeds)
     open_work(cal)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -770,8 +853,19 @@ def run_calibration(cal: Calibration, out: Path, *, screen_points: int, seeds_pe
         eps0 = float(np.median(per_run))  # generation 0 keeps prior draws closer than half the screen's runs
         if progress:
             print(f"ABC-SMC: {particles} particles, {generations} generations, first tolerance {eps0:.4g}", flush=True)
-        run_abc(cal, particles, generations, eps0, mapper)
-        params = fitted(cal)
+        if _abc_done(cal, particles, generations, eps0):
+            if progress:
+                print("  ABC-SMC already done in this working folder; reusing posterior.csv", flush=True)
+        else:
+            (cal.work / "abc.json").unlink(missing_ok=True)
+            run_abc(cal, particles, generations, eps0, mapper)
+            write_atomic(cal.work / "abc.json", json.dumps(
+                {"particles": particles, "generations": generations, "eps0": round(eps0, 9)}))
+        (cal.work / "select.csv").unlink(missing_ok=True)
+        if progress and candidates_k and candidate_seeds:
+            print(f"choosing the fitted set: the weighted median and the {candidates_k} closest particles, "
+                  f"{candidate_seeds} seeds each", flush=True)
+        params, table = select(cal, candidates_k, candidate_seeds, mapper, progress)
         if progress:
             print(f"ensemble: {ensemble_size} seeds at the fitted values", flush=True)
         ens = ensemble(cal, params, ensemble_size, mapper, progress)
@@ -783,7 +877,15 @@ def run_calibration(cal: Calibration, out: Path, *, screen_points: int, seeds_pe
                  "abc_final_tolerance": float(gens[-1]["epsilon"]),
                  "ensemble_mean": float(np.mean([distance(cal.fit, r["values"]) for r in ens]))}
     calibrated = out / "calibrated.yaml"
-    write_atomic(calibrated, calibrated_yaml(cal, params, runs=run_counts, distances=distances))
+    if table:
+        run_counts["select"] = len(table) * candidate_seeds
+        best = next(row for row in table if row["chosen"])
+        distances["select_mean"] = best["mean_distance"]
+        statistic = (f"{best['label']}: the smallest mean distance over {candidate_seeds} common seeds among the "
+                     f"weighted median of the last ABC-SMC generation and its {len(table) - 1} closest particles")
+    else:
+        statistic = MEDIAN_STATISTIC
+    write_atomic(calibrated, calibrated_yaml(cal, params, runs=run_counts, distances=distances, statistic=statistic))
     report = write_report(cal, out, params, calibrated=calibrated)
     return Outcome(calibrated, report, params, run_counts, distances)
 

@@ -212,7 +212,7 @@ def _target_rows(targets, ensemble: list[dict]) -> tuple[list[list], int, int]:
 
 def write_report(cal: Calibration, out: Path, params: dict, *, calibrated: Path | None = None) -> Path:
     """Write ``out/report.md`` and ``out/figures/*.png`` from the working folder; returns the report path."""
-    from sim.calibrate import CalibratedFile, load_priors
+    from sim.calibrate import CalibratedFile, load_priors, read_selection
     from sim.sweep import write_atomic
 
     out = Path(out)
@@ -252,9 +252,16 @@ def write_report(cal: Calibration, out: Path, params: dict, *, calibrated: Path 
           f"ABC-SMC {sum(int(g.split(',')[2]) for g in gens[1:])} over {len(gens) - 1} generations, "
           f"ensemble {len(ensemble)} seeds."]
 
-    L += ["", "## Fitted parameters", "",
-          "The weighted median of each marginal in the last ABC-SMC generation (the 5-95% range is that "
-          "generation's weighted quantiles)."]
+    selection = read_selection(cal.work)
+    if selection:
+        winner = next(r for r in selection if r["chosen"] == "1")
+        how = (f"The candidate with the smallest mean distance over the same {cal.settings.get('candidate_seeds', '?')}"
+               f" seeds, {winner['label']} (next section); the 5-95% range is the last ABC-SMC generation's weighted "
+               "quantiles.")
+    else:
+        how = ("The weighted median of each marginal in the last ABC-SMC generation (the 5-95% range is that "
+               "generation's weighted quantiles).")
+    L += ["", "## Fitted parameters", "", how]
     rows = []
     for d in cal.dims:
         x = [float(r[d.path]) for r in final]
@@ -263,6 +270,15 @@ def write_report(cal: Calibration, out: Path, params: dict, *, calibrated: Path 
                      f"{weighted_quantile(x, wts, 0.05):.3g} - {weighted_quantile(x, wts, 0.95):.3g}", p.reason])
     L += [""] + _table(["parameter", "prior", "fitted", "posterior 5-95%", "why fitted"], rows)
 
+    if selection:
+        L += ["", "## Choosing the fitted set", "",
+              "The weighted median of each marginal combines values from different particles and may sit where no "
+              "particle did; one particle's own distance mostly reflects its seed. So the weighted-median point and "
+              "the closest particles of the last generation were each run on the same seeds over the fitting "
+              "period, and the smallest mean distance chose the fitted set (`select.csv`)."]
+        L += [""] + _table(["candidate", "mean distance", "fitting targets met (>= 60% of its seeds)", "chosen"],
+                           [[r["label"], f"{float(r['mean_distance']):.3f}", r["targets_met"],
+                             "yes" if r["chosen"] == "1" else ""] for r in selection])
     fit_rows, met, appl = _target_rows(cal.fit, ensemble)
     held = [t for t in cal.targets if t.use == "holdout"]
     held_rows, held_met, held_appl = _target_rows(held, ensemble)

@@ -295,6 +295,9 @@ class TerritoryParams(Frozen):
     siege_share: float = prob(0.6, 0.4, 0.9, f"{S002}: besieged population centres", "share of ring cells held")
     clash_rate: float = pos(0.4, 0.05, 2.0, "assumption", "clash hazard per contact per 100 fighters")
     clash_lethality: float = prob(0.025, 0.005, 0.1, f"{S000}: 415 killed in 125 clashes 2019-2021", "share of the loser's unit killed at equal strength (x 0.5 + 0.5 x strength ratio); winner loses 0.3 of it")
+    joint_reach_cells: float = pos(
+        2.0, 1.0, 8.0, f"assumption; {S000}: JNIM commanders in Menaka also fought alongside ISGS in its attacks",
+        "cells (Chebyshev) from the target within which a cooperating group's units join an attack")
     town_attack_rate: float = prob(0.08, 0.01, 0.3, f"{S002}, {S003}: attacks on towns and bases", "per unit-step at full town focus")
 
 

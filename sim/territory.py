@@ -257,11 +257,15 @@ def move_units(model) -> None:
 
 def _offensive_goals(model, owner, men, pos) -> dict[int, tuple[int, int]]:
     """GeoContest-style attacks: for each jihadist unit that goes on the offensive this step, the
-    nearest unit of a rival jihadist group at war, within range, that it outmatches. ``owner``,
-    ``men`` and ``pos`` describe the moving units (actor index, manpower, row and column)."""
+    nearest unit of a rival jihadist group at war within range, or failing one the nearest militia
+    unit at war, that it outmatches (seed 000: the 2020 war against ISGS came first; JNIM also
+    attacked the VDP to hold its ground in Burkina and ISGS the Tuareg militias in Menaka; 001: JNIM's
+    Sourou valley campaign against the VDP). ``owner``, ``men`` and ``pos`` describe the moving units
+    (actor index, manpower, row and column)."""
     p = model.params.territory
     war = model.relations.war_matrix() > 0
     jihadist = _JIHADIST[owner]
+    militia = _NON_STATE[owner] & ~jihadist
     goals = {}
     if not jihadist.any():
         return goals
@@ -269,11 +273,13 @@ def _offensive_goals(model, owner, men, pos) -> dict[int, tuple[int, int]]:
         if f.kind != "jihadist" or not f.active:
             continue
         mine = np.nonzero(owner == f.index)[0]
-        targets = np.nonzero(jihadist & war[f.index, owner] & (men > 0))[0]
+        targets = np.nonzero(_NON_STATE[owner] & war[f.index, owner] & (men > 0))[0]
         if not len(mine) or not len(targets):
             continue
         dist = np.abs(pos[mine, None, :] - pos[None, targets, :]).max(axis=2)
-        nearest = dist.argmin(axis=1)
+        # a militia counts only where no jihadist rival is in range: it ranks behind every one of them
+        rank = dist + np.where(militia[targets], p.offensive_range + 1, 0)[None, :]
+        nearest = rank.argmin(axis=1)
         d = dist[np.arange(len(mine)), nearest]
         go = ((d > 0) & (d <= p.offensive_range) & (men[mine] >= p.superiority_ratio * men[targets[nearest]])
               & (model.rng.random(len(mine)) < p.offensive_rate * model.ops_factor(f.name)))
@@ -409,13 +415,15 @@ def _fight(model, attacker, defender, at_town: bool) -> None:
 
 
 def _joint_partners(model, attacker, defender) -> list:
-    """Units of cooperating jihadist groups near the target join the attack (seed 000, 2017-2019)."""
+    """Units of cooperating jihadist groups within ``joint_reach_cells`` of the target join the attack
+    (seed 000, 2017-2019)."""
     out = []
     r, c = defender.pos
+    reach = model.params.territory.joint_reach_cells
     for name in ("JNIM", "ISGS"):
         if name == attacker.faction or model.relations.state(attacker.faction, name) != "cooperation":
             continue
         for x in model.units_of(name):
-            if abs(x.pos[0] - r) <= 2 and abs(x.pos[1] - c) <= 2 and x.manpower > 0:
+            if abs(x.pos[0] - r) <= reach and abs(x.pos[1] - c) <= reach and x.manpower > 0:
                 out.append(x)
     return out

@@ -4,9 +4,11 @@ its determinism, the report, and scenarios that take their values from a calibra
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -110,7 +112,8 @@ def test_weighted_median():
 # ---------------------------------------------------------------------- end to end on the toy world
 
 
-SMALL = {"screen_points": 4, "seeds_per_point": 1, "particles": 3, "generations": 2, "ensemble_size": 2}
+SMALL = {"screen_points": 4, "seeds_per_point": 1, "particles": 3, "generations": 2, "ensemble_size": 2,
+         "candidates_k": 2, "candidate_seeds": 2}
 
 
 def _toy_scenario_file(folder: Path) -> Path:
@@ -142,7 +145,8 @@ def test_calibration_writes_a_valid_calibrated_file(toy_calibration):
         assert d.low <= calib.parameters[d.path] <= d.high
     assert calib.master_seed == 5 and calib.git_commit and calib.created
     assert calib.runs["screen"] == 4 and calib.runs["ensemble"] == 2 and calib.runs["abc"] >= 2 * 3
-    assert set(calib.distance) == {"screen_best_point_mean", "abc_final_tolerance", "ensemble_mean"}
+    assert set(calib.distance) == {"screen_best_point_mean", "abc_final_tolerance", "ensemble_mean", "select_mean"}
+    assert calib.runs["select"] == 2 * len(C.read_selection(cal.work))
     assert "ABC-SMC generation" in calib.statistic
     # the stages' files: one record per screen run and ensemble seed, every ABC generation's particles
     assert len(list((cal.work / "screen").glob("*.json"))) == 4
@@ -157,7 +161,8 @@ def test_report_has_its_sections_and_figures(toy_calibration):
     text = done.report.read_text()
     for heading in ("# Calibration report", "## Fitted parameters", "## Targets at the fitted parameters (2-seed",
                     "### Fitting targets:", "### Held-out validation", "## Which targets cannot be met together",
-                    "## Posterior marginals", "## Posterior-predictive time series", "## ABC-SMC generations"):
+                    "## Choosing the fitted set", "## Posterior marginals", "## Posterior-predictive time series",
+                    "## ABC-SMC generations"):
         assert heading in text, heading
     for t in ("toy_clashes_early_2019", "toy_war", "toy_jnim_manpower", "toy_clash_deaths"):
         assert f"`{t}`" in text.split("### Held-out validation")[0]
@@ -165,6 +170,34 @@ def test_report_has_its_sections_and_figures(toy_calibration):
     for fig in ("screen_pass_rates.png", "target_pairs.png", "posterior_marginals.png", "posterior_predictive.png"):
         path = done.report.parent / "figures" / fig
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and f"figures/{fig}" in text
+
+
+def test_fitted_set_is_the_candidate_with_the_smallest_mean_distance(toy_calibration):
+    """The weighted median and the closest particles run on the same seeds; the smallest mean distance wins,
+    and calibrated.yaml carries exactly its values."""
+    cal, done = toy_calibration
+    rows = C.read_selection(cal.work)
+    assert rows[0]["label"] == "weighted median" and len(rows) >= 2
+    means = [float(r["mean_distance"]) for r in rows]
+    winner = rows[int(np.argmin(means))]
+    assert [r["chosen"] for r in rows].count("1") == 1 and winner["chosen"] == "1"
+    calib, _, _ = C.load_calibrated(done.calibrated)
+    assert calib.parameters == {d.path: float(winner[d.path]) for d in cal.dims} == C.chosen(cal)
+    # each candidate's mean is over the same seeds (common random numbers)
+    seeds = {}
+    for f in (cal.work / "select").glob("*.json"):
+        c, r = f.stem.split("_")
+        seeds.setdefault(r, set()).add(json.loads(f.read_text())["seed"])
+    assert all(len(v) == 1 for v in seeds.values()) and len(seeds) == 2
+
+
+def test_a_finished_abc_is_reused_not_rerun(toy_calibration, tmp_path):
+    cal, done = toy_calibration
+    db = cal.work / "abc.db"
+    before = (db.stat().st_mtime_ns, (cal.work / "posterior.csv").read_text())
+    again = C.run_calibration(cal, tmp_path / "out", **SMALL, workers=1, progress=False)
+    assert (db.stat().st_mtime_ns, (cal.work / "posterior.csv").read_text()) == before
+    assert again.params == done.params
 
 
 def test_report_only_regenerates_the_report(toy_calibration):

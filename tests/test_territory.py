@@ -113,3 +113,63 @@ def test_garrison_reach_limits_what_armies_hold(make_toy):
     far_cells, jnim_far = held(3.0)
     assert 0 < near_cells < far_cells
     assert jnim_near == pytest.approx(jnim_far)
+
+
+def test_cooperating_units_join_attacks_within_joint_reach(make_toy):
+    """An ISGS company four cells from a FAMa garrison joins JNIM's attack on it while the two groups
+    cooperate, if joint_reach_cells reaches it (seed 000: joint attacks before 2019)."""
+    from sim.relations import COOP
+
+    def partners(reach):
+        m = make_toy(mechanisms={"territory": {"joint_reach_cells": reach}})
+        m.relations.set_state(JNIM, ISGS, COOP, "test")
+        garrison = m.units_of("FAMa")[0]
+        r, c = garrison.pos
+        jnim, isgs = m.units_of("JNIM")[0], m.units_of("ISGS")[0]
+        jnim.pos, isgs.pos = (r, c + 1), (r + 4, c)
+        return territory._joint_partners(m, jnim, garrison)
+
+    assert partners(2.0) == []
+    assert [u.faction for u in partners(5.0)] == ["ISGS"]
+
+
+def _goals(m, units):
+    return territory._offensive_goals(m, np.array([INDEX[u.faction] for u in units]),
+                                      np.array([u.manpower for u in units], dtype=float), np.array([u.pos for u in units]))
+
+
+def test_jihadist_offensives_seek_out_militias_at_war(make_toy):
+    """A JNIM company goes after a weaker militia company at war with it within offensive range, and
+    leaves it alone in a truce (seed 000: JNIM's attacks on the VDP; ISGS's Menaka offensive)."""
+    from sim.relations import TRUCE, WAR
+
+    def goal(state):
+        m = make_toy(mechanisms={"territory": {"offensive_rate": 1.0, "offensive_range": 10}})
+        m.relations.set_state(JNIM, ISGS, TRUCE, "test")  # no rival jihadist target
+        militia = m.units_of("Dan Na Ambassagou")[0]
+        m.relations.set_state(JNIM, INDEX["Dan Na Ambassagou"], state, "test")
+        r, c = militia.pos
+        units = [m.units_of("JNIM")[0], militia]
+        units[0].pos, units[0].manpower = (r + 6, c), 400
+        found = _goals(m, units).get(0)
+        return None if found is None else tuple(map(int, found))
+
+    militia_pos = make_toy().units_of("Dan Na Ambassagou")[0].pos
+    assert goal(WAR) == tuple(militia_pos)
+    assert goal(TRUCE) is None
+
+
+def test_offensives_go_after_a_rival_jihadist_before_a_nearer_militia(make_toy):
+    """With ISGS in range, a JNIM company attacks it even when a militia company is nearer (seed 000:
+    the 2020 war between the groups)."""
+    from sim.relations import WAR
+
+    m = make_toy(mechanisms={"territory": {"offensive_rate": 1.0, "offensive_range": 10}})
+    m.relations.set_state(JNIM, INDEX["Dan Na Ambassagou"], WAR, "test")
+    militia, jnim, isgs = m.units_of("Dan Na Ambassagou")[0], m.units_of("JNIM")[0], m.units_of("ISGS")[0]
+    r, c = militia.pos
+    jnim.pos, jnim.manpower = (r + 3, c), 400
+    isgs.pos, isgs.manpower = (r + 8, c), 100
+    units = [jnim, militia, isgs]
+    goal = _goals(m, units).get(0)
+    assert tuple(map(int, goal)) == (r + 8, c)

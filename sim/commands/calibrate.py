@@ -1,16 +1,18 @@
 """``liptako calibrate``: fit the priors' parameters to the calibration targets and write the report.
 
     liptako calibrate [--scenario S.yaml] [--priors P.yaml] [--targets T.yaml] [--screen N]
-                      [--seeds-per-point K] [--particles P] [--generations G] [--ensemble E]
+                      [--seeds-per-point K] [--particles P] [--generations G] [--candidates C]
+                      [--candidate-seeds S] [--ensemble E]
                       [--workers W] [--master-seed M] [--horizon YYYY-MM-DD] [--work DIR] [--out DIR]
     liptako calibrate --report-only [--work DIR] [--out DIR]
 
 Stages (see :mod:`sim.calibrate`): a Latin hypercube screen of N points x K seeds,
-ABC-SMC with pyabc (P particles, G generations), an E-seed ensemble at the fitted
-values; then ``OUT/calibrated.yaml``, ``OUT/report.md`` and ``OUT/figures/``
+ABC-SMC with pyabc (P particles, G generations), the choice of the fitted set (the
+weighted-median point and the C closest particles, each run on the same S seeds; the
+smallest mean distance wins), an E-seed ensemble at the fitted values; then ``OUT/calibrated.yaml``, ``OUT/report.md`` and ``OUT/figures/``
 (OUT defaults to ``calibration/``). Intermediate files go to the working folder
 (default ``results/calibration/<scenario>``); the screen and the ensemble resume
-from it. ``--report-only`` rebuilds the report from it without running anything.
+from it, and a finished ABC-SMC with the same settings is reused. ``--report-only`` rebuilds the report from it without running anything.
 Exit status: 0 done, 2 bad input (nothing run), 130 interrupted.
 """
 
@@ -41,6 +43,10 @@ def register(subparsers) -> None:
     p.add_argument("--seeds-per-point", type=int, default=2, help="seeds per screen point (default 2)")
     p.add_argument("--particles", type=int, default=100, help="ABC-SMC population size (default 100)")
     p.add_argument("--generations", type=int, default=6, help="ABC-SMC generations (default 6)")
+    p.add_argument("--candidates", type=int, default=8,
+                   help="closest particles of the last ABC-SMC generation tried besides the weighted median (default 8)")
+    p.add_argument("--candidate-seeds", type=int, default=5,
+                   help="seeds per candidate when choosing the fitted set; 0 keeps the weighted median (default 5)")
     p.add_argument("--ensemble", type=int, default=50, help="seeds at the fitted values for the report (default 50)")
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="local processes (default: all cores)")
     p.add_argument("--master-seed", type=int, default=None, help="default: the scenario's seed")
@@ -56,14 +62,14 @@ def register(subparsers) -> None:
 
 
 def _cmd_calibrate(args) -> int:
-    from sim.calibrate import default_work, fitted, prepare, reopen, run_calibration
+    from sim.calibrate import chosen, default_work, prepare, reopen, run_calibration
     from sim.calibration_report import write_report
     from sim.scenario_io import load_scenario
 
     if args.report_only:
         work = args.work or default_work(load_scenario(args.scenario).name)
         cal = reopen(work)
-        report = write_report(cal, args.out, fitted(cal), calibrated=args.out / "calibrated.yaml")
+        report = write_report(cal, args.out, chosen(cal), calibrated=args.out / "calibrated.yaml")
         print(f"wrote {report}")
         return 0
     horizon = _date(args.horizon) if args.horizon else None
@@ -71,7 +77,8 @@ def _cmd_calibrate(args) -> int:
                   work=args.work)
     done = run_calibration(cal, args.out, screen_points=args.screen, seeds_per_point=args.seeds_per_point,
                            particles=args.particles, generations=args.generations, ensemble_size=args.ensemble,
-                           workers=args.workers, progress=not args.quiet)
+                           workers=args.workers, progress=not args.quiet, candidates_k=args.candidates,
+                           candidate_seeds=args.candidate_seeds)
     print(f"wrote {done.calibrated} and {done.report}")
     print(f"runs {done.runs}; distances {done.distances}")
     return 0
