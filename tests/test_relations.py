@@ -24,9 +24,12 @@ def _states(m, steps):
 
 
 def test_central_command_pressure_turns_cooperation_into_war(make_toy):
-    calm = make_toy(forces=NEIGHBOURS, relations=COOPERATION)
+    # no militias form: both groups' offensives against one would bring them together and raise hostility
+    quiet = {"engagement": {"mobilisation_rate": 0.0}}
+    calm = make_toy(forces=NEIGHBOURS, relations=COOPERATION, mechanisms=quiet)
     assert _states(calm, 30) == ["cooperation"]
-    pushed = make_toy(forces=NEIGHBOURS, relations=COOPERATION, factions={"ISGS": {"central_hostility": 1.0}})
+    pushed = make_toy(forces=NEIGHBOURS, relations=COOPERATION, factions={"ISGS": {"central_hostility": 1.0}},
+                      mechanisms=quiet)
     seen = _states(pushed, 30)
     assert seen[0] == "tension" and "war" in seen
 
