@@ -18,9 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from sim.calibrate import ENSEMBLE_SERIES, Calibration, read_posterior
+from sim.calibrate import ENSEMBLE_SERIES, PASS_BAR, Calibration, read_posterior
 
-PASS_BAR = 0.6  # issue 3: every fitting target met in at least 60% of the fitted ensemble's runs
 RARELY = 0.02  # joint pass rate at or below which two targets are "rarely met together" (modelling choice)
 ANTI = -0.3  # phi correlation of pass indicators at or below which two targets pull apart (modelling choice)
 FIGURES = ("screen_pass_rates.png", "target_pairs.png", "posterior_marginals.png", "posterior_predictive.png")

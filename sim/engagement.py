@@ -45,7 +45,7 @@ from __future__ import annotations
 import numpy as np
 
 from sim import kernels
-from sim.actors import CAST, ETHNIC_GROUPS, FULANI, INDEX, N_ACTORS, STATE_OF_COUNTRY
+from sim.actors import CAST, ETHNIC_GROUPS, FULANI, N_ACTORS, STATE_OF_COUNTRY
 from sim.agents import ArmedUnit, positions
 from sim.economy import affordable_growth, militia_upkeep
 from sim.world import COUNTRY_CODES
@@ -191,8 +191,9 @@ def _recruit(model) -> None:
     actor = np.repeat([f.index for f in recruiters], [len(g) for g in groups])
     # residents willing to join and the group's own strength in the 5 x 5 window around each unit
     pool, own = kernels.window_sums(rows, cols, actor, 2, total, model.share, model.sympathy_cell, model.presence)
-    rate = np.repeat([p.recruit_rate * affordable_growth(f, f.strategy.upkeep_per_fighter * (1.0 if f.kind == "jihadist" else 0.3))
-                      * (1.0 + f.central_pull) for f in recruiters], [len(g) for g in groups])  # a global brand draws recruits
+    upkeep = [f.strategy.upkeep_per_fighter if f.kind == "jihadist" else militia_upkeep(f) for f in recruiters]
+    rate = np.repeat([p.recruit_rate * affordable_growth(f, cost) * (1.0 + f.central_pull)  # a global brand draws recruits
+                      for f, cost in zip(recruiters, upkeep)], [len(g) for g in groups])
     # a unit emptied earlier this step (desertion) recruits nobody; it is removed at the step's end
     expected = np.where(men > 0, rate * pool * men / np.maximum(np.maximum(own, men), 1.0), 0.0)
     start = 0
@@ -233,7 +234,7 @@ def _split(model, unit, total=None) -> None:
     r0, c0 = unit.pos
     rows = slice(max(r0 - R, 0), min(r0 + R, H - 1) + 1)
     cols = slice(max(c0 - R, 0), min(c0 + R, W - 1) + 1)
-    a = INDEX[unit.faction]
+    a = unit.actor
     total = model.pop.sum(axis=0) if total is None else total
     people = np.log1p(total[rows, cols]) / np.log1p(total.max() + 1)
     state = model.share[STATE_SIDE, rows, cols].sum(axis=0)
