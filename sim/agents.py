@@ -39,6 +39,7 @@ class Faction(mesa.Agent):
         self.central_hostility = float(ties.get("central_hostility", 0.0))
         self.central_funding = float(ties.get("central_funding", 0.0))
         self.infiltration = dict(ties.get("infiltration", {}))
+        self.campaigns = bool(ties.get("campaigns", False))
         self.active = bool(ties.get("active", True))
         self.host_countries: set[str] = set(ties.get("host_countries", ()))
         self.strain = 0.0

@@ -107,7 +107,8 @@ class LiptakoModel(mesa.Model):
                 fac = Faction(
                     self, a.name, fs.treasury, strategy=fs.strategy, leadership=fs.leadership,
                     central_pull=fs.central_pull, central_hostility=fs.central_hostility,
-                    central_funding=fs.central_funding, infiltration=fs.infiltration, active=fs.active,
+                    central_funding=fs.central_funding, infiltration=fs.infiltration, campaigns=fs.campaigns,
+                    active=fs.active,
                 )
             elif a.kind == "state":
                 st = sc.states.get(a.name)

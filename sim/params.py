@@ -133,6 +133,8 @@ class Faction(Frozen):
     central_hostility: float = Field(0.0, ge=0.0, le=1.0, description="pressure from central command to fight rivals")
     central_funding: float = Field(0.0, ge=0.0, le=10.0, description="million USD per week from outside")
     infiltration: dict[str, float] = Field(default_factory=dict, description="spy networks inside other actors, 0-1")
+    campaigns: bool = Field(False, description="while at war with a rival jihadist group, commits "
+                            "mechanisms.territory.campaign_share of its units to a campaign against it")
     active: bool = Field(True, description="false for a militia that is founded later by an event")
 
     @field_validator("infiltration")
@@ -288,6 +290,9 @@ class TerritoryParams(Frozen):
     expansion_cells: int = Field(8, ge=1, le=30, description=f"cells within which a split-off company founds its new home; {S000}: JNIM spread into Centre-Nord and Cascades; assumption")
     offensive_range: int = Field(15, ge=2, le=40, description="cells within which a unit seeks out a rival; assumption")
     offensive_rate: float = prob(0.3, 0.05, 0.8, f"{S000}: offensives such as Ndaki 2020", "per unit-step")
+    campaign_share: float = prob(
+        0.05, 0.0, 0.3, f"assumption; {S000}: al-Qaeda ordered JNIM to eradicate ISGS in 2020, JNIM's Ndaki offensive",
+        "share of a campaigning group's units, its strongest, committed to the war on a rival jihadist group")
     superiority_ratio: float = pos(0.8, 0.5, 2.0, "GeoContest (Cederman): attack only with local superiority", "own/target manpower")
     home_tether: float = pos(0.08, 0.0, 0.3, "assumption: katibas are local", "score per cell from home")
     core_ultimatum: float = pos(3.0, 0.0, 10.0, f"{S001}: the Macina tolerates no other group", "attraction to rivals in the core")

@@ -34,6 +34,12 @@ Assumptions of this module:
   each step, with probability offensive_rate x ops_factor, a jihadist unit heads
   for the nearest unit of a rival jihadist group at war within ``offensive_range`` cells if its manpower
   is at least ``superiority_ratio`` times the target's.
+- A group that campaigns (the scenario's ``campaigns``; JNIM in the baseline) commits
+  ``campaign_share`` of its units, the strongest companies, to its war on a rival jihadist group
+  (seed 000: al-Qaeda's leadership ordered JNIM to eradicate ISGS in 2020; JNIM attacked ISGS-held
+  towns such as Ndaki): with probability ops_factor each step, a committed unit heads for the
+  nearest rival unit it outmatches, however far. Seed 000 documents no such order for ISGS, whose
+  units fight JNIM only through the ordinary offensives.
 - Two units of actors at war that are within one cell clash with a hazard that
   grows with the smaller force; the stronger side tends to win (strength =
   manpower x quality x momentum x leadership x infiltration bonus; quality 1
@@ -285,7 +291,25 @@ def _offensive_goals(model, owner, men, pos) -> dict[int, tuple[int, int]]:
               & (model.rng.random(len(mine)) < p.offensive_rate * model.ops_factor(f.name)))
         for k in np.nonzero(go)[0]:
             goals[int(mine[k])] = tuple(pos[targets[nearest[k]]])
+        rivals = targets[jihadist[targets]]
+        committed = int(np.ceil(p.campaign_share * len(mine)))
+        if f.campaigns and committed and len(rivals):
+            goals.update(_campaign_goals(model, f, mine, rivals, committed, men, pos))
     return goals
+
+
+def _campaign_goals(model, faction, mine, rivals, committed, men, pos) -> dict[int, tuple[int, int]]:
+    """Goals of the ``committed`` strongest units of ``faction`` in its war on the rival jihadist
+    units ``rivals`` (indices into ``men`` and ``pos``, as are ``mine``): each heads for the nearest
+    rival unit it outmatches, at any distance, unless its funding fails it this step."""
+    p = model.params.territory
+    front = np.argsort(-men[mine], kind="stable")[:committed]
+    dist = np.abs(pos[mine[front], None, :] - pos[None, rivals, :]).max(axis=2)
+    beatable = men[mine[front], None] >= p.superiority_ratio * men[None, rivals]
+    dist = np.where(beatable, dist, np.iinfo(dist.dtype).max)
+    nearest = dist.argmin(axis=1)
+    go = beatable[np.arange(len(front)), nearest] & (model.rng.random(len(front)) < model.ops_factor(faction.name))
+    return {int(mine[front[k]]): tuple(pos[rivals[nearest[k]]]) for k in np.nonzero(go)[0]}
 
 
 # ---------------------------------------------------------------------- clashes

@@ -173,3 +173,54 @@ def test_offensives_go_after_a_rival_jihadist_before_a_nearer_militia(make_toy):
     units = [jnim, militia, isgs]
     goal = _goals(m, units).get(0)
     assert tuple(map(int, goal)) == (r + 8, c)
+
+
+def test_a_campaign_sends_the_strongest_companies_after_the_nearest_rival_they_outmatch(make_toy):
+    """At war, a campaigning group's campaign_share of units, its strongest, head for the nearest rival
+    unit they outmatch, beyond the range of ordinary offensives; none in a truce, without a campaign
+    share, or for a group that does not campaign (seed 000: al-Qaeda's 2020 order to eradicate ISGS;
+    JNIM's offensive on Ndaki)."""
+    from sim.relations import TRUCE, WAR
+
+    def goals(share, state=WAR, isgs_campaigns=False):
+        m = make_toy(mechanisms={"territory": {"offensive_rate": 0.0, "offensive_range": 2, "campaign_share": share}})
+        m.factions["JNIM"].campaigns = True
+        m.factions["ISGS"].campaigns = isgs_campaigns
+        m.relations.set_state(JNIM, ISGS, state, "test")
+        big, small = m.units_of("JNIM")
+        strong, weak = m.units_of("ISGS")
+        big.pos, big.manpower = (0, 0), 400
+        small.pos, small.manpower = (0, 1), 100
+        strong.pos, strong.manpower = (6, 0), 1000  # nearer than the weak one, but too strong for JNIM
+        weak.pos, weak.manpower = (10, 0), 100
+        return {k: tuple(map(int, g)) for k, g in _goals(m, [big, small, strong, weak]).items()}
+
+    # one of two companies: JNIM's 400 go for the weak ISGS company, past the strong one
+    assert goals(0.5) == {0: (10, 0)}
+    # a campaigning ISGS sends its 1,000 after the first JNIM company it outmatches
+    assert goals(0.5, isgs_campaigns=True) == {0: (10, 0), 2: (0, 0)}
+    assert goals(0.0) == {}
+    assert goals(0.5, TRUCE) == {}
+
+
+def test_a_campaign_brings_distant_rivals_to_battle(make_toy):
+    """Two groups at war whose companies sit far apart never clash unless one of them campaigns; the
+    scenario's ``campaigns`` flag turns the campaign on."""
+    from sim.relations import WAR
+
+    def clashes(campaigns, seed):
+        factions = {"JNIM": {"treasury": 3.0, "campaigns": campaigns}, "ISGS": {"treasury": 1.0},
+                    "Dan Na Ambassagou": {}, "Zarma self-defence": {}}
+        m = make_toy(seed=seed, factions=factions,
+                     mechanisms={"territory": {"offensive_range": 2, "campaign_share": 0.5}})
+        total = 0
+        for _ in range(30):
+            m.relations.set_state(JNIM, ISGS, WAR, "test")
+            m._new_step_accumulators()
+            territory.move_units(m)
+            territory.resolve_clashes(m)
+            total += m.clashes[JNIM, ISGS] + m.clashes[ISGS, JNIM]
+        return total
+
+    assert sum(clashes(False, seed) for seed in range(3)) == 0
+    assert sum(clashes(True, seed) for seed in range(3)) >= 10
