@@ -433,10 +433,24 @@ def prepare(scenario_path, priors_path=DEFAULT_PRIORS, targets_path=DEFAULT_TARG
                             "expected a horizon after the first target's last date")
     master = scenario.seed if master_seed is None else int(master_seed)
     work = Path(work) if work is not None else default_work(scenario.name)
-    settings = {"priors": str(priors_path.resolve()), "targets": str(targets_path.resolve()),
+    settings = {"priors": portable(priors_path), "targets": portable(targets_path),
                 "horizon": horizon.isoformat() if horizon else None, **(settings or {})}
     return Calibration(scenario_path, base, base_full, dims, list(tf.targets), fit, master, work, priors_path,
                        targets_path, geo, settings)
+
+
+def portable(path) -> str:
+    """``path`` relative to the repository when inside it, so that a working folder can be reopened from
+    another checkout; otherwise absolute."""
+    path = Path(path).resolve()
+    try:
+        return str(path.relative_to(ROOT))
+    except ValueError:
+        return str(path)
+
+
+def _in_repo(path: str) -> Path:
+    return ROOT / path if not Path(path).is_absolute() else Path(path)
 
 
 def default_work(scenario_name: str) -> Path:
@@ -449,7 +463,7 @@ def _sha(path: Path) -> str:
 
 def identity(cal: Calibration) -> dict:
     """What makes two calibrations the same (a working folder holds one)."""
-    return {"scenario": str(cal.scenario_path.resolve()), "base": hashlib.sha256(
+    return {"scenario": portable(cal.scenario_path), "base": hashlib.sha256(
         json.dumps(cal.base_full, sort_keys=True).encode()).hexdigest(), "priors": _sha(cal.priors_path),
         "targets": _sha(cal.targets_path), "master_seed": cal.master_seed,
         **{k: cal.settings[k] for k in ("screen", "seeds_per_point") if k in cal.settings}}
@@ -777,10 +791,7 @@ def calibrated_yaml(cal: Calibration, params: dict, *, runs: dict, distances: di
     """The text of calibrated.yaml (validated by :class:`CalibratedFile` before it is written)."""
     from sim.runner import git_commit
 
-    try:
-        scenario = str(cal.scenario_path.resolve().relative_to(ROOT))
-    except ValueError:
-        scenario = str(cal.scenario_path)
+    scenario = portable(cal.scenario_path)
     data = {
         "description": "Fitted parameter values, written by `liptako calibrate`; see calibration/report.md. "
                        "A scenario takes them with `calibration: <path to this file>`.",
@@ -901,7 +912,7 @@ def reopen(work: Path, geo=None) -> Calibration:
     s = manifest["settings"]
     if not (Path(work) / "posterior.csv").is_file():
         raise ScenarioError(f"{work}: the calibration did not finish ABC-SMC (no posterior.csv); run it first")
-    cal = prepare(manifest["identity"]["scenario"], s["priors"], s["targets"],
+    cal = prepare(_in_repo(manifest["identity"]["scenario"]), _in_repo(s["priors"]), _in_repo(s["targets"]),
                   master_seed=manifest["identity"]["master_seed"],
                   horizon=dt.date.fromisoformat(s["horizon"]) if s.get("horizon") else None, work=work, geo=geo,
                   settings=s)

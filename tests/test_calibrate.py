@@ -200,12 +200,18 @@ def test_a_finished_abc_is_reused_not_rerun(toy_calibration, tmp_path):
     assert again.params == done.params
 
 
-def test_report_only_regenerates_the_report(toy_calibration):
+def test_report_only_regenerates_the_report(toy_calibration, tmp_path, monkeypatch):
+    """From any working directory: the folder records the priors and targets relative to the repository,
+    so another checkout can reopen it too."""
     from sim.cli import main
 
     cal, done = toy_calibration
+    settings = json.loads((cal.work / "manifest.json").read_text())["settings"]
+    assert settings["priors"] == "tests/fixtures/calibration/toy_priors.yaml"
+    assert settings["targets"] == "tests/fixtures/calibration/toy_targets.yaml"
     before = done.report.read_text()
     done.report.unlink()
+    monkeypatch.chdir(tmp_path)
     assert main(["calibrate", "--report-only", "--work", str(cal.work), "--out", str(done.report.parent)]) == 0
     assert done.report.read_text() == before
 
