@@ -15,6 +15,8 @@ from sim.runner import derive_seeds, run, write_results
 from conftest import ROOT
 
 GOLDEN = ROOT / "tests" / "golden" / "baseline_2017_2018.json"
+# the JNIM-ISGS war, its campaign, defections and massacres start after 2018
+GOLDEN_WAR = ROOT / "tests" / "golden" / "baseline_2017_2020.json"
 
 
 @pytest.fixture(scope="module")
@@ -88,14 +90,24 @@ def test_run_seeds_come_from_the_master_seed():
     assert derive_seeds(43, 1) != a[:1]
 
 
+def _check_golden(result, path):
+    summary = json.loads(json.dumps(_summary(result)))
+    if os.environ.get("LIPTAKO_REGEN_GOLDEN") or not path.exists():
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(json.dumps(summary, indent=1, sort_keys=True))
+        pytest.skip(f"golden baseline {path.name} regenerated")
+    assert summary == json.loads(path.read_text())
+
+
 def test_golden_baseline(short_baseline):
     """Guards the model's behaviour; regenerate on purpose with LIPTAKO_REGEN_GOLDEN=1."""
-    summary = json.loads(json.dumps(_summary(short_baseline)))
-    if os.environ.get("LIPTAKO_REGEN_GOLDEN") or not GOLDEN.exists():
-        GOLDEN.parent.mkdir(exist_ok=True)
-        GOLDEN.write_text(json.dumps(summary, indent=1, sort_keys=True))
-        pytest.skip("golden baseline regenerated")
-    assert summary == json.loads(GOLDEN.read_text())
+    _check_golden(short_baseline, GOLDEN)
+
+
+def test_golden_baseline_through_the_2020_war(baseline_scenario, real_geo):
+    """Guards the war years too (2017-03 to 2020-12); regenerate on purpose with LIPTAKO_REGEN_GOLDEN=1."""
+    sc = baseline_scenario.model_copy(update={"end": baseline_scenario.end.replace(year=2020, month=12, day=31)})
+    _check_golden(run(sc, real_geo), GOLDEN_WAR)
 
 
 def test_memory_stays_flat_over_many_runs(make_toy):
