@@ -730,7 +730,8 @@ def candidates(cal: Calibration, k: int) -> list[tuple[str, dict]]:
 
 def select(cal: Calibration, k: int, seeds: int, mapper: Mapper, progress: bool = True) -> tuple[dict, list[dict]]:
     """Run every candidate on the same ``seeds`` seeds (common random numbers) over the fitting period and keep
-    the one with the smallest mean distance; one particle's own distance mostly reflects its seed. Writes
+    the one that meets the most fitting targets in at least PASS_BAR of them (the bar the fit is judged by),
+    the smaller mean distance breaking ties; one particle's own distance mostly reflects its seed. Writes
     ``select.csv``; returns the chosen parameters and one row per candidate."""
     from sim.sweep import write_atomic
     from sim.targets import Score
@@ -747,7 +748,7 @@ def select(cal: Calibration, k: int, seeds: int, mapper: Mapper, progress: bool 
         met = [Score(t, [r["values"].get(t.id) for r in recs]).pass_rate for t in cal.fit]
         table.append({"candidate": i, "label": label, "mean_distance": float(np.mean([r["distance"] for r in recs])),
                       "targets_met": sum(1 for x in met if x is not None and x >= PASS_BAR), "params": params})
-    best = min(table, key=lambda row: (row["mean_distance"], row["candidate"]))
+    best = best_candidate(table)
     for row in table:
         row["chosen"] = row is best
     buf = io.StringIO()
@@ -758,6 +759,11 @@ def select(cal: Calibration, k: int, seeds: int, mapper: Mapper, progress: bool 
                     int(row["chosen"]), *(row["params"][d.path] for d in cal.dims)])
     write_atomic(cal.work / "select.csv", buf.getvalue())
     return best["params"], table
+
+
+def best_candidate(table: list[dict]) -> dict:
+    """The row meeting the most fitting targets; among those the smallest mean distance, then the first."""
+    return min(table, key=lambda row: (-row["targets_met"], row["mean_distance"], row["candidate"]))
 
 
 def read_selection(work: Path) -> list[dict]:
@@ -894,7 +900,8 @@ def run_calibration(cal: Calibration, out: Path, *, screen_points: int, seeds_pe
         run_counts["select"] = len(table) * candidate_seeds
         best = next(row for row in table if row["chosen"])
         distances["select_mean"] = best["mean_distance"]
-        statistic = (f"{best['label']}: the smallest mean distance over {candidate_seeds} common seeds among the "
+        statistic = (f"{best['label']}: the most fitting targets met, then the smallest mean distance, over "
+                     f"{candidate_seeds} common seeds among the "
                      f"weighted median of the last ABC-SMC generation and its {len(table) - 1} closest particles")
     else:
         statistic = MEDIAN_STATISTIC

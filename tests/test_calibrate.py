@@ -172,14 +172,15 @@ def test_report_has_its_sections_and_figures(toy_calibration):
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and f"figures/{fig}" in text
 
 
-def test_fitted_set_is_the_candidate_with_the_smallest_mean_distance(toy_calibration):
-    """The weighted median and the closest particles run on the same seeds; the smallest mean distance wins,
-    and calibrated.yaml carries exactly its values."""
+def test_fitted_set_is_the_candidate_meeting_the_most_targets(toy_calibration):
+    """The weighted median and the closest particles run on the same seeds; the most fitting targets met wins,
+    the smallest mean distance among those, and calibrated.yaml carries exactly its values."""
     cal, done = toy_calibration
     rows = C.read_selection(cal.work)
     assert rows[0]["label"] == "weighted median" and len(rows) >= 2
-    means = [float(r["mean_distance"]) for r in rows]
-    winner = rows[int(np.argmin(means))]
+    most = max(int(r["targets_met"]) for r in rows)
+    tied = [r for r in rows if int(r["targets_met"]) == most]
+    winner = min(tied, key=lambda r: float(r["mean_distance"]))
     assert [r["chosen"] for r in rows].count("1") == 1 and winner["chosen"] == "1"
     calib, _, _ = C.load_calibrated(done.calibrated)
     assert calib.parameters == {d.path: float(winner[d.path]) for d in cal.dims} == C.chosen(cal)
@@ -189,6 +190,14 @@ def test_fitted_set_is_the_candidate_with_the_smallest_mean_distance(toy_calibra
         c, r = f.stem.split("_")
         seeds.setdefault(r, set()).add(json.loads(f.read_text())["seed"])
     assert all(len(v) == 1 for v in seeds.values()) and len(seeds) == 2
+
+
+def test_targets_met_outrank_mean_distance_in_the_choice():
+    rows = [{"candidate": 0, "targets_met": 16, "mean_distance": 0.37},
+            {"candidate": 1, "targets_met": 18, "mean_distance": 0.41},
+            {"candidate": 2, "targets_met": 18, "mean_distance": 0.39},
+            {"candidate": 3, "targets_met": 18, "mean_distance": 0.39}]
+    assert C.best_candidate(rows)["candidate"] == 2
 
 
 def test_a_finished_abc_is_reused_not_rerun(toy_calibration, tmp_path):
