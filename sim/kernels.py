@@ -389,21 +389,21 @@ def neighbour_pairs(rows, cols, actor, can_fight, seeks):
 def pair_overlaps(share_flat, first, second):
     """For each actor pair, the sum over cells of the smaller share over the sum of the larger."""
     P = len(first)
-    lo = np.zeros(P)
-    hi = np.zeros(P)
     N = share_flat.shape[1]
-    for cell in range(N):
-        for p in range(P):
-            x = share_flat[first[p], cell]
-            y = share_flat[second[p], cell]
-            if x < y:
-                lo[p] += x
-                hi[p] += y
-            else:
-                lo[p] += y
-                hi[p] += x
     out = np.zeros(P)
-    for p in range(P):
-        if hi[p] > 1e-9:
-            out[p] = lo[p] / hi[p]
+    for p in range(P):  # pair by pair, so both layers are read in order; each sum still runs over cells in order
+        x_layer, y_layer = share_flat[first[p]], share_flat[second[p]]
+        lo = 0.0
+        hi = 0.0
+        for cell in range(N):
+            x = x_layer[cell]
+            y = y_layer[cell]
+            if x < y:
+                lo += x
+                hi += y
+            else:
+                lo += y
+                hi += x
+        if hi > 1e-9:
+            out[p] = lo / hi
     return out
