@@ -37,6 +37,7 @@ from sim import eventlog as ev
 from sim.actors import CAST, ETHNIC_GROUPS, FULANI, MILITIA_NAMES
 from sim.agents import positions
 from sim.counterinsurgency import kill_civilians
+from sim.draws import choice_index
 from sim.world import COUNTRY_CODES
 
 FULANI_IDX = [ETHNIC_GROUPS.index(g) for g in FULANI]
@@ -63,9 +64,10 @@ def _community_cell(model, c: int, actor: int):
     lo, hi = model.residents.indptr[c], model.residents.indptr[c + 1]
     cells = model.residents.indices[lo:hi]
     weights = model.residents.data[lo:hi] * model.share[actor].ravel()[cells]
-    if weights.sum() <= 0:
+    total = weights.sum()
+    if total <= 0:
         return None
-    cell = int(model.rng.choice(cells, p=weights / weights.sum()))
+    cell = int(cells[choice_index(model.rng, weights / total)])
     return divmod(cell, model.world.shape[1])
 
 
