@@ -81,32 +81,31 @@ def _ruler_reprisals(model) -> None:
     refusal = model.refusal[ruled]
     groups = model.comm_group[ruled]
     ops = np.array([model.ops_factor(a.name) for a in CAST])
-    base_rate = e.reprisal_rate * np.minimum(1.0, refusal + 2.0 * militia_support) * (1.0 - model.restraint[ruler])
-
-    def massacre_odds() -> list[float]:
-        # polarisation rises with every massacre, so later communities see the new value
-        return (base_rate * (1.0 + _against_fulani(model)[groups]) * ops[ruler]).tolist()
-
-    p_massacre = massacre_odds()
+    base_rate = (e.reprisal_rate * np.minimum(1.0, refusal + 2.0 * militia_support)
+                 * (1.0 - model.restraint[ruler])).tolist()
+    ruler_ops, group = ops[ruler].tolist(), groups.tolist()
+    # polarisation rises with every massacre, so later communities see the new value; each
+    # community's odds are taken when it draws, in the order the array expression multiplied them
+    against = _against_fulani(model).tolist()
     p_collab = (e.collaboration_killing * model.informing[ruled] * model.punishment[ruler]).tolist()
     rng = model.rng
     for k, (c, j) in enumerate(zip(ruled.tolist(), ruler.tolist())):
         name = CAST[j].name
-        if rng.random() < p_massacre[k]:
+        if rng.random() < base_rate[k] * (1.0 + against[group[k]]) * ruler_ops[k]:
             cell = _community_cell(model, c, j)
             if cell is not None:
                 size = min(int(rng.geometric(1.0 / e.massacre_size)), e.massacre_cap)
                 why = "tax refusal" if refusal[k] >= militia_support[k] else "support for a militia"
-                kill_civilians(model, name, cell, int(groups[k]), size,
+                kill_civilians(model, name, cell, group[k], size,
                                notes=f"reprisal massacre by {name} after {why}")
-                p_massacre = massacre_odds()
+                against = _against_fulani(model).tolist()
         if rng.random() < p_collab[k]:
             cell = _community_cell(model, c, j)
             if cell is not None:
                 kind = ev.ABDUCTION if rng.random() < 0.5 else ev.CIVILIAN_ATTACK
-                kill_civilians(model, name, cell, int(groups[k]), int(rng.geometric(0.25)),
+                kill_civilians(model, name, cell, group[k], int(rng.geometric(0.25)),
                                notes=f"{name} punishes suspected informers", kind=kind)
-                p_massacre = massacre_odds()
+                against = _against_fulani(model).tolist()
 
 
 def _militia_reprisals(model) -> None:
