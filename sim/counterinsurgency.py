@@ -92,7 +92,7 @@ def state_operations(model) -> None:
             continue
         reach = model.share[state.index][rows[targets], cols[targets]]
         weights = men[targets] * intel[targets] * (0.2 + reach)
-        picks = model.rng.choice(len(targets), size=n_ops, p=weights / weights.sum())
+        picks = choice_index(model.rng, weights / weights.sum(), n_ops)
         partners = partners_in(model, country)
         for t in picks:
             _operation(model, state, jihadist_units[targets[t]], precision, partners, country)
