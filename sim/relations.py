@@ -46,6 +46,7 @@ import numpy as np
 from sim import eventlog as ev
 from sim import kernels
 from sim.actors import CAST, ETHNIC_GROUPS, FULANI, INDEX, N_ACTORS
+from sim.agents import manpower_by_actor
 
 STATES = ("cooperation", "tension", "war", "truce", "pact")
 COOP, TENSION, WAR, TRUCE, PACT = range(5)
@@ -137,15 +138,8 @@ class RelationBook:
                   notes=f"relation {STATES[old]} -> {STATES[new]}: {why}")
 
 
-def _manpower(model) -> np.ndarray:
-    """Manpower of each actor (sums of whole numbers, so exact as floats)."""
-    units = model.unit_list()
-    return np.bincount(np.array([u.actor for u in units], dtype=np.int64),
-                       weights=np.array([u.manpower for u in units], dtype=float), minlength=N_ACTORS)
-
-
 def _log_power(model, i, j, manpower=None) -> float:
-    men = _manpower(model) if manpower is None else manpower
+    men = manpower_by_actor(model.unit_list(), N_ACTORS) if manpower is None else manpower
     return float(np.log((men[i] + 1.0) / (men[j] + 1.0)))
 
 
@@ -209,7 +203,7 @@ def update(model) -> None:
     live = [p for p, (i, j) in enumerate(book.pairs) if active[i] and active[j]]
     first, second = book._first[live], book._second[live]
     kind = book._kind[live]
-    men = _manpower(model)  # nothing in this phase changes it
+    men = manpower_by_actor(model.unit_list(), N_ACTORS)  # nothing in this phase changes it
     manpower = men + 50.0
     pressure = book.losses_recent / manpower[None, :]  # recent losses of column inflicted by row, share of its men
     shared = _shared_pressure(book, pressure, first, second)
