@@ -346,16 +346,16 @@ def resolve_clashes(model) -> None:
                      rp.incident_rate * np.clip(rel.hostility[a, b] / rp.war_threshold, 0.0, 2.0) * pair_ops)
     clash = war & ~town_raid
     grows = {}  # a clash's hazard before ops, by the smaller force (fights change it)
+    men = [u.manpower for u in units]  # kept in step with the fights
     random = model.rng.random
     for i, j, is_war, attacks, town, fixed_hazard, ops_factor, by_size in zip(
             u_side.tolist(), v_side.tolist(), war.tolist(), u_attacks.tolist(), at_town.tolist(), fixed.tolist(),
             pair_ops.tolist(), clash.tolist()):
-        u, v = units[i], units[j]
-        men_u, men_v = u.manpower, v.manpower
+        men_u, men_v = men[i], men[j]
         if men_u <= 0 or men_v <= 0:
             continue
         if by_size:
-            smaller = min(men_u, men_v)
+            smaller = men_u if men_u < men_v else men_v
             grow = grows.get(smaller)
             if grow is None:
                 grow = grows[smaller] = 1.0 - np.exp(-p.clash_rate * smaller / 100.0)
@@ -364,7 +364,11 @@ def resolve_clashes(model) -> None:
             hazard = fixed_hazard
         if random() >= hazard:
             continue
-        _fight(model, *((u, v) if attacks else (v, u)), town)
+        u, v = units[i], units[j]
+        allies = _fight(model, *((u, v) if attacks else (v, u)), town)
+        men[i], men[j] = u.manpower, v.manpower
+        for x in allies:
+            men[units.index(x)] = x.manpower
         if not is_war:
             rel.incident(u.faction, v.faction)
 
@@ -377,7 +381,8 @@ def _can_fight(model) -> np.ndarray:
     return fight
 
 
-def _fight(model, attacker, defender, at_town: bool) -> None:
+def _fight(model, attacker, defender, at_town: bool) -> list:
+    """One clash; returns the allied units that joined the attacker (they lose men too)."""
     p = model.params.territory
     A, D = attacker.faction, defender.faction
     allies = []
@@ -424,6 +429,7 @@ def _fight(model, attacker, defender, at_town: bool) -> None:
             x.lose(model.rng.binomial(x.manpower, p.clash_lethality * 0.2))
     model.log.add(model, kind, ev.acled_actor(A), ev.acled_actor(D), cell=defender.pos,
                   fatalities=lost_loser + lost_winner, notes=notes, assoc1=assoc)
+    return allies
 
 
 def _joint_partners(model, attacker, defender) -> list:
