@@ -123,6 +123,12 @@ def positions(units, attr: str = "pos") -> np.ndarray:
     return np.fromiter(chain.from_iterable([getattr(u, attr) for u in units]), np.int64, 2 * len(units)).reshape(-1, 2)
 
 
+def manpower_by_actor(units, n_actors: int) -> np.ndarray:
+    """Manpower of each actor over ``units`` (sums of whole numbers, so exact as floats)."""
+    return np.bincount(np.array([u.actor for u in units], dtype=np.int64),
+                       weights=np.array([u.manpower for u in units], dtype=float), minlength=n_actors)
+
+
 class Community(mesa.Agent):
     """An ethnic group in one admin-1 region; its attitudes live in model matrices."""
 

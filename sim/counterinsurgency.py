@@ -42,6 +42,7 @@ from sim.actors import (
     N_GROUPS,
 )
 from sim.agents import positions
+from sim.draws import choice_index
 from sim.world import COUNTRY_CODES
 
 FULANI_IDX = np.array([ETHNIC_GROUPS.index(g) for g in FULANI])
@@ -91,7 +92,7 @@ def state_operations(model) -> None:
             continue
         reach = model.share[state.index][rows[targets], cols[targets]]
         weights = men[targets] * intel[targets] * (0.2 + reach)
-        picks = model.rng.choice(len(targets), size=n_ops, p=weights / weights.sum())
+        picks = choice_index(model.rng, weights / weights.sum(), n_ops)
         partners = partners_in(model, country)
         for t in picks:
             _operation(model, state, jihadist_units[targets[t]], precision, partners, country)
@@ -135,7 +136,7 @@ def _abuse(model, state, pos, precision, partners, country) -> None:
     if auxiliaries and model.rng.random() < 0.5:
         perpetrator = auxiliaries[0]
     weights = residents * np.where(_IS_FULANI, 1.0 + 3.0 * bias, 1.0)
-    group = int(model.rng.choice(len(residents), p=weights / weights.sum()))
+    group = choice_index(model.rng, weights / weights.sum())
     kill_civilians(model, perpetrator, (r, c), group, victims,
                    notes=f"civilians killed during a {state.name} operation")
 

@@ -52,6 +52,7 @@ from sim.world import COUNTRY_CODES
 
 JIHADISTS = np.array([i for i, a in enumerate(CAST) if a.kind == "jihadist"])
 STATE_SIDE = np.array([i for i, a in enumerate(CAST) if a.kind in ("state", "partner", "militia")])
+_HELD_BY_STATE_SIDE = np.isin(np.arange(-1, N_ACTORS), STATE_SIDE)  # by controlling actor + 1 (no one: -1)
 FULANI_IDX = [ETHNIC_GROUPS.index(g) for g in FULANI]
 
 
@@ -257,8 +258,7 @@ def _displace(model) -> None:
     if total_moved <= 0:
         return
     refuge = _refuges(model)
-    for e in range(E):
-        np.add.at(model.pop[e], (refuge[:, 0], refuge[:, 1]), by_region[e])
+    np.add.at(model.pop, (slice(None), refuge[:, 0], refuge[:, 1]), by_region)
     model.displaced_total += total_moved
     model.refresh_residents()
 
@@ -280,7 +280,7 @@ def _refuges(model) -> np.ndarray:
                 model._refuge_default[reg] = cells[len(cells) // 2]
     rows, cols = w.town_cells[:, 0], w.town_cells[:, 1]
     held = model.control[rows, cols]
-    score = model._town_pop * np.where(np.isin(held, STATE_SIDE), 2.0, 1.0)
+    score = model._town_pop * np.where(_HELD_BY_STATE_SIDE[held + 1], 2.0, 1.0)
     order = np.lexsort((np.arange(len(score)), -score, model._town_region))  # best town first in each region
     region = model._town_region[order]
     first = order[np.r_[True, region[1:] != region[:-1]]]
@@ -312,17 +312,17 @@ def _mobilise(model) -> None:
     threatened = model.community_population[eligible] * model.exposure[eligible, ruler]
     raised = model.rng.poisson(rate * threatened)
     regions = model.world.region
-    by_militia = {}  # militia -> its units and their regions, with the units raised here appended
-    for c, n in zip(eligible[raised > 0], raised[raised > 0]):
+    by_militia = {}  # militia -> region -> its units there in Mesa's order, with the units raised here appended
+    for c, n in zip(eligible[raised > 0].tolist(), raised[raised > 0].tolist()):
         m = CAST[militia[c]].name
         if m not in by_militia:
-            units = model.factions[m].units
-            by_militia[m] = (units, [int(regions[u.pos]) for u in units])
-        units, unit_region = by_militia[m]
-        n = int(n)
+            by_region = by_militia[m] = {}
+            for u in model.factions[m].units:
+                by_region.setdefault(int(regions[u.pos]), []).append(u)
+        by_region = by_militia[m]
         model.mobilised[c] += n
         region = int(model.comm_region[c])
-        here = [u for u, r in zip(units, unit_region) if r == region]
+        here = by_region.get(region)
         if here:
             max(here, key=lambda u: u.manpower).absorb(n, _one_hot(model.comm_group[c]))
         else:
@@ -330,8 +330,7 @@ def _mobilise(model) -> None:
             u = ArmedUnit(model, m, pos, n, _one_hot(model.comm_group[c]), 0.3, 0.8,
                           f"{m} ({model.world.region_names[region]})")
             u.establishment = n
-            units.append(u)
-            unit_region.append(int(regions[u.pos]))
+            by_region.setdefault(int(regions[u.pos]), []).append(u)
 
 
 def _one_hot(g: int) -> np.ndarray:

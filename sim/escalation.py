@@ -37,6 +37,7 @@ from sim import eventlog as ev
 from sim.actors import CAST, ETHNIC_GROUPS, FULANI, MILITIA_NAMES
 from sim.agents import positions
 from sim.counterinsurgency import kill_civilians
+from sim.draws import choice_index
 from sim.world import COUNTRY_CODES
 
 FULANI_IDX = [ETHNIC_GROUPS.index(g) for g in FULANI]
@@ -63,9 +64,10 @@ def _community_cell(model, c: int, actor: int):
     lo, hi = model.residents.indptr[c], model.residents.indptr[c + 1]
     cells = model.residents.indices[lo:hi]
     weights = model.residents.data[lo:hi] * model.share[actor].ravel()[cells]
-    if weights.sum() <= 0:
+    total = weights.sum()
+    if total <= 0:
         return None
-    cell = int(model.rng.choice(cells, p=weights / weights.sum()))
+    cell = int(cells[choice_index(model.rng, weights / total)])
     return divmod(cell, model.world.shape[1])
 
 
@@ -79,32 +81,31 @@ def _ruler_reprisals(model) -> None:
     refusal = model.refusal[ruled]
     groups = model.comm_group[ruled]
     ops = np.array([model.ops_factor(a.name) for a in CAST])
-    base_rate = e.reprisal_rate * np.minimum(1.0, refusal + 2.0 * militia_support) * (1.0 - model.restraint[ruler])
-
-    def massacre_odds() -> list[float]:
-        # polarisation rises with every massacre, so later communities see the new value
-        return (base_rate * (1.0 + _against_fulani(model)[groups]) * ops[ruler]).tolist()
-
-    p_massacre = massacre_odds()
+    base_rate = (e.reprisal_rate * np.minimum(1.0, refusal + 2.0 * militia_support)
+                 * (1.0 - model.restraint[ruler])).tolist()
+    ruler_ops, group = ops[ruler].tolist(), groups.tolist()
+    # polarisation rises with every massacre, so later communities see the new value; each
+    # community's odds are taken when it draws, in the order the array expression multiplied them
+    against = _against_fulani(model).tolist()
     p_collab = (e.collaboration_killing * model.informing[ruled] * model.punishment[ruler]).tolist()
     rng = model.rng
     for k, (c, j) in enumerate(zip(ruled.tolist(), ruler.tolist())):
         name = CAST[j].name
-        if rng.random() < p_massacre[k]:
+        if rng.random() < base_rate[k] * (1.0 + against[group[k]]) * ruler_ops[k]:
             cell = _community_cell(model, c, j)
             if cell is not None:
                 size = min(int(rng.geometric(1.0 / e.massacre_size)), e.massacre_cap)
                 why = "tax refusal" if refusal[k] >= militia_support[k] else "support for a militia"
-                kill_civilians(model, name, cell, int(groups[k]), size,
+                kill_civilians(model, name, cell, group[k], size,
                                notes=f"reprisal massacre by {name} after {why}")
-                p_massacre = massacre_odds()
+                against = _against_fulani(model).tolist()
         if rng.random() < p_collab[k]:
             cell = _community_cell(model, c, j)
             if cell is not None:
                 kind = ev.ABDUCTION if rng.random() < 0.5 else ev.CIVILIAN_ATTACK
-                kill_civilians(model, name, cell, int(groups[k]), int(rng.geometric(0.25)),
+                kill_civilians(model, name, cell, group[k], int(rng.geometric(0.25)),
                                notes=f"{name} punishes suspected informers", kind=kind)
-                p_massacre = massacre_odds()
+                against = _against_fulani(model).tolist()
 
 
 def _militia_reprisals(model) -> None:

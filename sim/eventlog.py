@@ -101,6 +101,17 @@ class EventLog:
 
     def __init__(self):
         self.rows: list[dict] = []
+        self._places: dict[tuple[int, int], tuple] = {}  # cell -> its columns; a model's world never changes
+        self._date = (None, "")
+
+    def _place(self, world, r: int, c: int) -> tuple:
+        """Country, admin1, location, latitude and longitude of a cell."""
+        place = self._places.get((r, c))
+        if place is None:
+            place = self._places[r, c] = (world.country_code(r, c), world.region_names[world.region[r, c]],
+                                          world.town_names[nearest_town_index(world)[r, c]],
+                                          round(float(world.lat[r]), 4), round(float(world.lon[c]), 4))
+        return place
 
     def add(self, model, kind: tuple[str, str], actor1: str, actor2: str = "", *, cell=None,
             fatalities: int = 0, civilian: bool = False, notes: str = "",
@@ -109,16 +120,13 @@ class EventLog:
             admin1 = location = country = ""
             lat = lon = None
         else:
-            r, c = cell
-            w = model.world
-            country = w.country_code(r, c)
-            admin1 = w.region_names[w.region[r, c]]
-            location = w.town_names[nearest_town_index(w)[r, c]]
-            lat, lon = round(float(w.lat[r]), 4), round(float(w.lon[c]), 4)
+            country, admin1, location, lat, lon = self._place(model.world, int(cell[0]), int(cell[1]))
+        if self._date[0] != model.date:
+            self._date = (model.date, model.date.isoformat())
         code = country if country else "SAH"
         row = {
             "event_id_cnty": f"{code}{len(self.rows) + 1:06d}",
-            "event_date": model.date.isoformat(),
+            "event_date": self._date[1],
             "year": model.date.year,
             "time_precision": 2,
             "event_type": kind[0],

@@ -275,17 +275,19 @@ def community_exposure(cell_ptr, entry_group, entry_comm, pop_flat, share_flat, 
     A, N = share_flat.shape
     live_idx = np.nonzero(live)[0]
     L = len(live_idx)
-    by_cell = np.empty((N, L))  # the live layers cell by cell, so each resident entry reads one row
-    for k in range(L):
-        for n in range(N):
-            by_cell[n, k] = share_flat[live_idx[k], n]
+    here = np.empty(L)  # the live layers at one cell, read once for all its residents
     acc = np.zeros((n_communities, L))
     for n in range(N):
-        for p in range(cell_ptr[n], cell_ptr[n + 1]):
+        lo, hi = cell_ptr[n], cell_ptr[n + 1]
+        if lo == hi:
+            continue
+        for k in range(L):
+            here[k] = share_flat[live_idx[k], n]
+        for p in range(lo, hi):
             w = pop_flat[entry_group[p], n]
             c = entry_comm[p]
             for k in range(L):
-                acc[c, k] += w * by_cell[n, k]
+                acc[c, k] += w * here[k]
     out = np.zeros((n_communities, A))
     for c in range(n_communities):
         for k in range(L):
@@ -303,6 +305,7 @@ def cell_means(cell_ptr, entry_group, entry_comm, pop_flat, sympathy, informing,
     layers of actors that are not ``live`` are zero.
     """
     E, N = pop_flat.shape
+    A = sympathy_cell.shape[0]
     live_idx = np.nonzero(live)[0]
     L = len(live_idx)
     C = sympathy.shape[0]
@@ -311,26 +314,25 @@ def cell_means(cell_ptr, entry_group, entry_comm, pop_flat, sympathy, informing,
         for k in range(L):
             table[c, k] = sympathy[c, live_idx[k]]
         table[c, L] = informing[c]
-    acc = np.zeros((N, L + 1))
+    for a in range(A):
+        if not live[a]:
+            sympathy_cell[a, :] = 0.0
+    total = np.zeros(N)  # residents per cell, added group by group
+    for e in range(E):
+        for n in range(N):
+            total[n] += pop_flat[e, n]
+    acc = np.empty(L + 1)  # one cell's sums, written straight into the layers
     for n in range(N):
-        total = 0.0
-        for e in range(E):
-            total += pop_flat[e, n]
-        d = max(total, 1.0)
+        d = max(total[n], 1.0)
+        acc[:] = 0.0
         for p in range(cell_ptr[n], cell_ptr[n + 1]):
             w = pop_flat[entry_group[p], n]
             c = entry_comm[p]
             for k in range(L + 1):
-                acc[n, k] += w * table[c, k]
-        for k in range(L + 1):
-            acc[n, k] /= d
-    sympathy_cell[:] = 0.0
-    for k in range(L):
-        a = live_idx[k]
-        for n in range(N):
-            sympathy_cell[a, n] = acc[n, k]
-    for n in range(N):
-        intel[n] = acc[n, L]
+                acc[k] += w * table[c, k]
+        for k in range(L):
+            sympathy_cell[live_idx[k], n] = acc[k] / d
+        intel[n] = acc[L] / d
 
 
 @njit(cache=True)
@@ -387,21 +389,21 @@ def neighbour_pairs(rows, cols, actor, can_fight, seeks):
 def pair_overlaps(share_flat, first, second):
     """For each actor pair, the sum over cells of the smaller share over the sum of the larger."""
     P = len(first)
-    lo = np.zeros(P)
-    hi = np.zeros(P)
     N = share_flat.shape[1]
-    for cell in range(N):
-        for p in range(P):
-            x = share_flat[first[p], cell]
-            y = share_flat[second[p], cell]
-            if x < y:
-                lo[p] += x
-                hi[p] += y
-            else:
-                lo[p] += y
-                hi[p] += x
     out = np.zeros(P)
-    for p in range(P):
-        if hi[p] > 1e-9:
-            out[p] = lo[p] / hi[p]
+    for p in range(P):  # pair by pair, so both layers are read in order; each sum still runs over cells in order
+        x_layer, y_layer = share_flat[first[p]], share_flat[second[p]]
+        lo = 0.0
+        hi = 0.0
+        for cell in range(N):
+            x = x_layer[cell]
+            y = y_layer[cell]
+            if x < y:
+                lo += x
+                hi += y
+            else:
+                lo += y
+                hi += x
+        if hi > 1e-9:
+            out[p] = lo / hi
     return out

@@ -38,7 +38,7 @@ from sim.actors import (
     N_GROUPS,
     info,
 )
-from sim.agents import ArmedUnit, Community, Faction
+from sim.agents import ArmedUnit, Community, Faction, manpower_by_actor
 from sim.eventlog import EventLog
 from sim.geodata import GeoData
 from sim.params import Faction as FactionSetup
@@ -346,9 +346,7 @@ class LiptakoModel(mesa.Model):
         area = np.bincount(self.control.ravel() + 1, weights=w.area_km2.ravel(), minlength=N_ACTORS + 1)[1:]
         ruled = np.bincount(self.control.ravel() + 1, weights=total_pop.ravel(), minlength=N_ACTORS + 1)[1:]
         support = pop_c @ self.support / pop_all
-        manpower = np.zeros(N_ACTORS)
-        units = self.unit_list()
-        np.add.at(manpower, [u.actor for u in units], [u.manpower for u in units])
+        manpower = manpower_by_actor(self.unit_list(), N_ACTORS)
         facs = [self.factions[a.name] for a in CAST]
         self._series.append((self.date.isoformat(), area, ruled, manpower, support,
                              np.array([f.treasury for f in facs]), np.array([f.strain for f in facs]),

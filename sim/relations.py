@@ -46,6 +46,7 @@ import numpy as np
 from sim import eventlog as ev
 from sim import kernels
 from sim.actors import CAST, ETHNIC_GROUPS, FULANI, INDEX, N_ACTORS
+from sim.agents import manpower_by_actor
 
 STATES = ("cooperation", "tension", "war", "truce", "pact")
 COOP, TENSION, WAR, TRUCE, PACT = range(5)
@@ -137,10 +138,9 @@ class RelationBook:
                   notes=f"relation {STATES[old]} -> {STATES[new]}: {why}")
 
 
-def _log_power(model, i, j) -> float:
-    mi = model.factions[CAST[i].name].manpower + 1.0
-    mj = model.factions[CAST[j].name].manpower + 1.0
-    return float(np.log(mi / mj))
+def _log_power(model, i, j, manpower=None) -> float:
+    men = manpower_by_actor(model.unit_list(), N_ACTORS) if manpower is None else manpower
+    return float(np.log((men[i] + 1.0) / (men[j] + 1.0)))
 
 
 def _besieges(model, jihadist: str, militia: str) -> float:
@@ -203,7 +203,8 @@ def update(model) -> None:
     live = [p for p, (i, j) in enumerate(book.pairs) if active[i] and active[j]]
     first, second = book._first[live], book._second[live]
     kind = book._kind[live]
-    manpower = np.array([f.manpower + 50.0 for f in factions])
+    men = manpower_by_actor(model.unit_list(), N_ACTORS)  # nothing in this phase changes it
+    manpower = men + 50.0
     pressure = book.losses_recent / manpower[None, :]  # recent losses of column inflicted by row, share of its men
     shared = _shared_pressure(book, pressure, first, second)
     central_hostility = np.array([f.central_hostility for f in factions])
@@ -240,11 +241,11 @@ def update(model) -> None:
     book.since[first, second] += 1
     book.since[second, first] = book.since[first, second]
     for i, j, h, d in zip(first.tolist(), second.tolist(), H.tolist(), D.tolist()):
-        _transition(model, book, i, j, h, d, (i, j) in book._incidents)
+        _transition(model, book, i, j, h, d, (i, j) in book._incidents, men)
     book._incidents.clear()
 
 
-def _transition(model, book, i, j, H, D, incident) -> None:
+def _transition(model, book, i, j, H, D, incident, manpower) -> None:
     rp = model.params.relations
     s = book.matrix[i, j]
     rng = model.rng
@@ -261,7 +262,7 @@ def _transition(model, book, i, j, H, D, incident) -> None:
             book.set_state(i, j, TRUCE, f"truce desire {D:.2f} exceeds hostility {H:.2f}")
     else:
         rate = rp.break_rate * (0.5 if s == PACT else 1.0)
-        shift = abs(_log_power(model, i, j) - book.truce_power[i, j])
+        shift = abs(_log_power(model, i, j, manpower) - book.truce_power[i, j])
         if incident:
             book.set_state(i, j, WAR, "truce broken by an attack")
         elif shift > rp.advantage_break and rng.random() < rate * shift / rp.advantage_break:

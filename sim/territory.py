@@ -343,43 +343,57 @@ def resolve_clashes(model) -> None:
     if not len(first):
         return
     rank = {u.unique_id: k for k, u in enumerate(order)}
-    turn = np.array([rank[units[i].unique_id] for i in first])
+    turn = np.array([rank[u.unique_id] for u in units])[first]
     visit = np.lexsort((second, d_col, d_row, turn))
     # each pair once, at its first visit
     uid = np.array([u.unique_id for u in units], dtype=np.int64)
     lo, hi = np.minimum(uid[first], uid[second]), np.maximum(uid[first], uid[second])
     _, at = np.unique((lo * (uid.max() + 1) + hi)[visit], return_index=True)
     visit = visit[np.sort(at)]
-    # what the phase cannot change: sides, relations (incidents act at the next update), ops, garrisons
+    # what the phase cannot change: sides, relations (incidents act at the next update), ops, garrisons,
+    # town focus; only manpower changes, in fights
     u_side, v_side = first[visit], second[visit]
     a, b = own[u_side], own[v_side]
     u_attacks = _NON_STATE[a]
     att, dfd = np.where(u_attacks, u_side, v_side), np.where(u_attacks, v_side, u_side)
     at_town = (model.world.town[pos[dfd, 0], pos[dfd, 1]] >= 0) & _STATE_LAYER[own[dfd]]
     town_raid = at_town & _JIHADIST[own[att]]
-    ops = [model.ops_factor(x.name) for x in CAST]
+    ops = np.array([model.ops_factor(x.name) for x in CAST])
+    pair_ops = np.minimum(ops[a], ops[b])
     rp = model.params.relations
-    for i, j, ia, ib, war, attacks, town, raid in zip(
-            u_side.tolist(), v_side.tolist(), a.tolist(), b.tolist(), (rel.matrix[a, b] == WAR).tolist(),
-            u_attacks.tolist(), at_town.tolist(), town_raid.tolist()):
-        u, v = units[i], units[j]
-        if u.manpower <= 0 or v.manpower <= 0:
+    war = rel.matrix[a, b] == WAR
+    # hazards fixed for the phase: an incident is rare, likelier the more hostile the pair (it breaks
+    # truces and starts wars); attacks on garrisoned towns need a group's town focus (seeds 002, 003)
+    country = model.world.country[pos[dfd, 0], pos[dfd, 1]]
+    focus = np.stack([model.factions[x.name].town_focus for x in CAST])[own[att], country]
+    fixed = np.where(war, p.town_attack_rate * (0.15 + focus) * pair_ops,
+                     rp.incident_rate * np.clip(rel.hostility[a, b] / rp.war_threshold, 0.0, 2.0) * pair_ops)
+    clash = war & ~town_raid
+    grows = {}  # a clash's hazard before ops, by the smaller force (fights change it)
+    men = [u.manpower for u in units]  # kept in step with the fights
+    random = model.rng.random
+    for i, j, is_war, attacks, town, fixed_hazard, ops_factor, by_size in zip(
+            u_side.tolist(), v_side.tolist(), war.tolist(), u_attacks.tolist(), at_town.tolist(), fixed.tolist(),
+            pair_ops.tolist(), clash.tolist()):
+        men_u, men_v = men[i], men[j]
+        if men_u <= 0 or men_v <= 0:
             continue
-        attacker, defender = (u, v) if attacks else (v, u)
-        pair_ops = min(ops[ia], ops[ib])
-        if not war:
-            # an incident: rare, likelier the more hostile the pair (it breaks truces and starts wars)
-            hazard = rp.incident_rate * float(np.clip(rel.hostility[ia, ib] / rp.war_threshold, 0.0, 2.0)) * pair_ops
-        elif raid:
-            # attacks on garrisoned towns need a group's town focus (seeds 002, 003)
-            focus = model.factions[attacker.faction].town_focus[model.world.country[defender.pos]]
-            hazard = p.town_attack_rate * (0.15 + focus) * pair_ops
+        if by_size:
+            smaller = men_u if men_u < men_v else men_v
+            grow = grows.get(smaller)
+            if grow is None:
+                grow = grows[smaller] = 1.0 - np.exp(-p.clash_rate * smaller / 100.0)
+            hazard = grow * ops_factor
         else:
-            hazard = (1.0 - np.exp(-p.clash_rate * min(u.manpower, v.manpower) / 100.0)) * pair_ops
-        if model.rng.random() >= hazard:
+            hazard = fixed_hazard
+        if random() >= hazard:
             continue
-        _fight(model, attacker, defender, town)
-        if not war:
+        u, v = units[i], units[j]
+        allies = _fight(model, *((u, v) if attacks else (v, u)), town)
+        men[i], men[j] = u.manpower, v.manpower
+        for x in allies:
+            men[units.index(x)] = x.manpower
+        if not is_war:
             rel.incident(u.faction, v.faction)
 
 
@@ -391,17 +405,20 @@ def _can_fight(model) -> np.ndarray:
     return fight
 
 
-def _fight(model, attacker, defender, at_town: bool) -> None:
+def _fight(model, attacker, defender, at_town: bool) -> list:
+    """One clash; returns the allied units that joined the attacker (they lose men too)."""
     p = model.params.territory
     A, D = attacker.faction, defender.faction
     allies = []
     if CAST[INDEX[A]].kind == "jihadist" and CAST[INDEX[D]].kind in ("state", "partner"):
         allies = _joint_partners(model, attacker, defender)
-    s_att = _strength(model, attacker, D) + sum(_strength(model, x, D) for x in allies)
-    s_def = _strength(model, defender, A) * (1.5 if at_town else 1.0)  # fortification (assumption)
+    s_a, s_d = _strength(model, attacker, D), _strength(model, defender, A)  # nothing changes them below
+    s_att = s_a + sum(_strength(model, x, D) for x in allies)
+    s_def = s_d * (1.5 if at_town else 1.0)  # fortification (assumption)
     win = model.rng.random() < s_att / (s_att + s_def)
     winner, loser = (attacker, defender) if win else (defender, attacker)
-    ratio = min(max(_strength(model, winner, loser.faction), 1) / max(_strength(model, loser, winner.faction), 1), 4.0)
+    s_win, s_lose = (s_a, s_d) if win else (s_d, s_a)
+    ratio = min(max(s_win, 1) / max(s_lose, 1), 4.0)
     lost_loser = loser.lose(model.rng.binomial(loser.manpower, min(p.clash_lethality * (0.5 + 0.5 * ratio), 0.9)))
     lost_winner = winner.lose(model.rng.binomial(winner.manpower, p.clash_lethality * 0.3))
     i, j = INDEX[winner.faction], INDEX[loser.faction]
@@ -436,6 +453,7 @@ def _fight(model, attacker, defender, at_town: bool) -> None:
             x.lose(model.rng.binomial(x.manpower, p.clash_lethality * 0.2))
     model.log.add(model, kind, ev.acled_actor(A), ev.acled_actor(D), cell=defender.pos,
                   fatalities=lost_loser + lost_winner, notes=notes, assoc1=assoc)
+    return allies
 
 
 def _joint_partners(model, attacker, defender) -> list:
