@@ -256,7 +256,7 @@ def move_units(model) -> None:
         goal = goals.get(k)
         if goal is not None:
             r, c = u.pos
-            u.pos = (int(r + np.clip(goal[0] - r, -m, m)), int(c + np.clip(goal[1] - c, -m, m)))
+            u.pos = (int(r + min(max(goal[0] - r, -m), m)), int(c + min(max(goal[1] - c, -m), m)))
         else:
             u.pos = (int(new_rows[k]), int(new_cols[k]))
 
