@@ -45,6 +45,7 @@ the report is rebuilt from these files alone.
 
 from __future__ import annotations
 
+import copy
 import csv
 import datetime as dt
 import hashlib
@@ -462,9 +463,17 @@ def _sha(path: Path) -> str:
 
 
 def identity(cal: Calibration) -> dict:
-    """What makes two calibrations the same (a working folder holds one)."""
+    """What makes two calibrations the same (a working folder holds one). The fitted parameters' values in the
+    scenario do not count: every run sets them, and shipping a fit changes them in the baseline."""
+    base = copy.deepcopy(cal.base_full)
+    for d in cal.dims:
+        *parents, leaf = d.path.split(".")
+        node = base
+        for part in parents:
+            node = node[part]
+        node.pop(leaf)
     return {"scenario": portable(cal.scenario_path), "base": hashlib.sha256(
-        json.dumps(cal.base_full, sort_keys=True).encode()).hexdigest(), "priors": _sha(cal.priors_path),
+        json.dumps(base, sort_keys=True).encode()).hexdigest(), "priors": _sha(cal.priors_path),
         "targets": _sha(cal.targets_path), "master_seed": cal.master_seed,
         **{k: cal.settings[k] for k in ("screen", "seeds_per_point") if k in cal.settings}}
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sim.calibrate import ENSEMBLE_SERIES, PASS_BAR, Calibration, read_posterior
+from sim.calibrate import ENSEMBLE_SERIES, PASS_BAR, Calibration, portable, read_posterior
 
 RARELY = 0.02  # joint pass rate at or below which two targets are "rarely met together" (modelling choice)
 ANTI = -0.3  # phi correlation of pass indicators at or below which two targets pull apart (modelling choice)
@@ -240,11 +240,11 @@ def write_report(cal: Calibration, out: Path, params: dict, *, calibrated: Path 
     wts = [float(r["weight"]) for r in final]
     L = ["# Calibration report", ""]
     L += [f"Written by `liptako calibrate` from the working folder `{cal.work}`. Scenario "
-          f"`{cal.scenario_path}`, priors `{cal.priors_path.name}`, targets `{cal.targets_path.name}`, master seed "
+          f"`{portable(cal.scenario_path)}`, priors `{cal.priors_path.name}`, targets `{cal.targets_path.name}`, master seed "
           f"{cal.master_seed}. Fitting runs end {cal.base['end']}; the ensemble at the fitted values runs to "
           f"{cal.base_full['end']}."]
     if meta is not None:
-        L += ["", f"Fitted set `{calibrated}`: created {meta.created}, commit `{meta.git_commit}`, "
+        L += ["", f"Fitted set `{portable(calibrated)}`: created {meta.created}, commit `{meta.git_commit}`, "
               f"runs {meta.runs}, distances {meta.distance}."]
     L += ["", f"Runs: screen {len(screen)} ({cal.settings.get('screen', '?')} points x "
           f"{cal.settings.get('seeds_per_point', '?')} seeds), "

@@ -192,6 +192,26 @@ def test_fitted_set_is_the_candidate_meeting_the_most_targets(toy_calibration):
     assert all(len(v) == 1 for v in seeds.values()) and len(seeds) == 2
 
 
+def test_a_folder_survives_shipping_its_fit_but_not_another_scenario(toy_calibration):
+    """The working folder's identity ignores the fitted parameters' values in the scenario (shipping a fit changes
+    them), not any other setting."""
+    import dataclasses
+
+    cal, _ = toy_calibration
+    path = cal.dims[0].path.split(".")
+
+    def with_value(key_path, value):
+        base = json.loads(json.dumps(cal.base_full))
+        node = base
+        for part in key_path[:-1]:
+            node = node[part]
+        node[key_path[-1]] = value
+        return C.identity(dataclasses.replace(cal, base_full=base))
+
+    assert with_value(path, 0.123456) == C.identity(cal)
+    assert with_value(["resolution_deg"], 0.2) != C.identity(cal)
+
+
 def test_targets_met_outrank_mean_distance_in_the_choice():
     rows = [{"candidate": 0, "targets_met": 16, "mean_distance": 0.37},
             {"candidate": 1, "targets_met": 18, "mean_distance": 0.41},
