@@ -510,6 +510,10 @@ class Scenario(Frozen):
         bad = [k for k in v if k not in JIHADIST_NAMES + MILITIA_NAMES]
         if bad:
             raise _misfit(_unknown("non-state actor", bad, JIHADIST_NAMES + MILITIA_NAMES), (bad[0],))
+        militant = [k for k, f in v.items() if f.campaigns and k not in JIHADIST_NAMES]
+        if militant:
+            raise _misfit(f"{militant[0]} is a militia; only jihadist groups ({', '.join(JIHADIST_NAMES)}) campaign "
+                          "against a rival jihadist group, expected campaigns: false", (militant[0], "campaigns"))
         return v
 
     @field_validator("states")

@@ -292,8 +292,8 @@ def _offensive_goals(model, owner, men, pos) -> dict[int, tuple[int, int]]:
         for k in np.nonzero(go)[0]:
             goals[int(mine[k])] = tuple(pos[targets[nearest[k]]])
         rivals = targets[jihadist[targets]]
-        committed = int(np.ceil(p.campaign_share * len(mine)))
-        if f.campaigns and committed and len(rivals):
+        if f.campaigns and p.campaign_share > 0 and len(rivals):
+            committed = int(np.ceil(p.campaign_share * len(mine)))
             goals.update(_campaign_goals(model, f, mine, rivals, committed, men, pos))
     return goals
 

@@ -58,6 +58,7 @@ CASES = {
     "wrong_type_forces_mapping.yaml": ("forces", 3, ["valid list"]),
     "wrong_type_mechanisms_list.yaml": ("mechanisms", 3, ["valid dictionary"]),
     "wrong_type_bool.yaml": ("factions.VDP.active", 4, ["valid boolean", "'maybe'"]),
+    "militia_campaigns.yaml": ("factions.VDP.campaigns", 4, ["VDP is a militia", "expected campaigns: false"]),
     "wrong_type_date.yaml": ("start", 3, ["valid date", "'next year'"]),
     "wrong_type_name.yaml": ("name", 3, ["valid string"]),
     "wrong_type_pair.yaml": ("relations.0.pair", 4, ["valid tuple"]),
