@@ -45,7 +45,6 @@ the report is rebuilt from these files alone.
 
 from __future__ import annotations
 
-import copy
 import csv
 import datetime as dt
 import hashlib
@@ -451,7 +450,7 @@ def portable(path) -> str:
 
 
 def _in_repo(path: str) -> Path:
-    return ROOT / path if not Path(path).is_absolute() else Path(path)
+    return ROOT / path  # an absolute path stays as it is
 
 
 def default_work(scenario_name: str) -> Path:
@@ -465,13 +464,9 @@ def _sha(path: Path) -> str:
 def identity(cal: Calibration) -> dict:
     """What makes two calibrations the same (a working folder holds one). The fitted parameters' values in the
     scenario do not count: every run sets them, and shipping a fit changes them in the baseline."""
-    base = copy.deepcopy(cal.base_full)
-    for d in cal.dims:
-        *parents, leaf = d.path.split(".")
-        node = base
-        for part in parents:
-            node = node[part]
-        node.pop(leaf)
+    from sim.sweep import apply_overrides, nest
+
+    base = apply_overrides(cal.base_full, nest(dict.fromkeys(d.path for d in cal.dims)))
     return {"scenario": portable(cal.scenario_path), "base": hashlib.sha256(
         json.dumps(base, sort_keys=True).encode()).hexdigest(), "priors": _sha(cal.priors_path),
         "targets": _sha(cal.targets_path), "master_seed": cal.master_seed,

@@ -255,8 +255,8 @@ def write_report(cal: Calibration, out: Path, params: dict, *, calibrated: Path 
     if selection:
         winner = next(r for r in selection if r["chosen"] == "1")
         how = (f"The candidate meeting the most fitting targets (then the smallest mean distance) over the same "
-               f"{cal.settings.get('candidate_seeds', '?')} seeds, {winner['label']} (next section); the 5-95% range is the last ABC-SMC generation's weighted "
-               "quantiles.")
+               f"{cal.settings.get('candidate_seeds', '?')} seeds, {winner['label']} (next section); the 5-95% "
+               "range is the last ABC-SMC generation's weighted quantiles.")
     else:
         how = ("The weighted median of each marginal in the last ABC-SMC generation (the 5-95% range is that "
                "generation's weighted quantiles).")
@@ -274,9 +274,10 @@ def write_report(cal: Calibration, out: Path, params: dict, *, calibrated: Path 
               "The weighted median of each marginal combines values from different particles and may sit where no "
               "particle did; one particle's own distance mostly reflects its seed. So the weighted-median point and "
               "the closest particles of the last generation were each run on the same seeds over the fitting "
-              "period; the most fitting targets met in at least 60% of those seeds chose the fitted set, the "
-              "smaller mean distance breaking ties (`select.csv`)."]
-        L += [""] + _table(["candidate", "mean distance", "fitting targets met (>= 60% of its seeds)", "chosen"],
+              f"period; the most fitting targets met in at least {100 * PASS_BAR:.0f}% of those seeds chose the "
+              "fitted set, the smaller mean distance breaking ties (`select.csv`)."]
+        L += [""] + _table(["candidate", "mean distance", f"fitting targets met (>= {100 * PASS_BAR:.0f}% of its seeds)",
+                            "chosen"],
                            [[r["label"], f"{float(r['mean_distance']):.3f}", r["targets_met"],
                              "yes" if r["chosen"] == "1" else ""] for r in selection])
     fit_rows, met, appl = _target_rows(cal.fit, ensemble)

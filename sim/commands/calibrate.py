@@ -9,10 +9,12 @@
 Stages (see :mod:`sim.calibrate`): a Latin hypercube screen of N points x K seeds,
 ABC-SMC with pyabc (P particles, G generations), the choice of the fitted set (the
 weighted-median point and the C closest particles, each run on the same S seeds; the
-most fitting targets met wins, then the smallest mean distance), an E-seed ensemble at the fitted values; then ``OUT/calibrated.yaml``, ``OUT/report.md`` and ``OUT/figures/``
+most fitting targets met wins, then the smallest mean distance), an E-seed ensemble at
+the fitted values; then ``OUT/calibrated.yaml``, ``OUT/report.md`` and ``OUT/figures/``
 (OUT defaults to ``calibration/``). Intermediate files go to the working folder
 (default ``results/calibration/<scenario>``); the screen and the ensemble resume
-from it, and a finished ABC-SMC with the same settings is reused. ``--report-only`` rebuilds the report from it without running anything.
+from it, and a finished ABC-SMC with the same settings is reused. ``--report-only``
+rebuilds the report from it without running anything.
 Exit status: 0 done, 2 bad input (nothing run), 130 interrupted.
 """
 
