@@ -29,14 +29,20 @@ Assumptions of this module (after GeoContest's grim trigger, Cederman):
   when the jihadist besieges a town where the militia has units (Farabougou
   before the Niono agreement).
 - cooperation -> tension when H > tension_threshold; tension -> cooperation
-  when H < calm_threshold; tension -> war when H > war_threshold or on a clash
-  (an incident); war -> truce with probability truce_rate when D - H >
-  truce_threshold; truce -> war on a clash, or with probability break_rate x
-  (shift / advantage_break) when the log power ratio has moved by more than
-  ``advantage_break`` since the truce, or when H passes war_threshold;
-  truce -> pact after ``pact_after_steps`` quiet steps with D > H; a pact breaks
+  when H < calm_threshold; tension -> war when H > war_threshold (an incident
+  in tension, a clash, adds its dead to H but is not a war by itself: the 2019
+  clashes came months before the all-out war); war -> truce with probability
+  truce_rate when D - H > truce_threshold; truce -> war on a clash, or with
+  probability break_rate x (shift / advantage_break) when the log power ratio
+  has moved by more than ``advantage_break`` since the truce, or when H passes
+  war_threshold + D; truce -> pact after ``pact_after_steps`` quiet steps with
+  D > H, except between rival jihadist groups while a central command urges
+  them to fight (the 2019 truces failed, the 2022 one broke); a pact breaks
   like a truce at half the rate. Pairs of pro-government forces keep their
   initial state.
+- Incidents (clashes outside war) are rarer in a truce or pact: their hazard
+  uses H - D there, so a truce both sides want stops clashes on all fronts, as
+  the May 2022 one did.
 """
 
 from __future__ import annotations
@@ -240,12 +246,15 @@ def update(model) -> None:
     book.desire[first, second] = book.desire[second, first] = D
     book.since[first, second] += 1
     book.since[second, first] = book.since[first, second]
-    for i, j, h, d in zip(first.tolist(), second.tolist(), H.tolist(), D.tolist()):
-        _transition(model, book, i, j, h, d, (i, j) in book._incidents, men)
+    # rival jihadist groups settle into no pact while a central command urges them to fight (seed 000:
+    # the 2019 truces failed and the 2022 one broke)
+    settles = (kind != _JJ) | (central == 0)
+    for i, j, h, d, can_settle in zip(first.tolist(), second.tolist(), H.tolist(), D.tolist(), settles.tolist()):
+        _transition(model, book, i, j, h, d, (i, j) in book._incidents, men, can_settle)
     book._incidents.clear()
 
 
-def _transition(model, book, i, j, H, D, incident, manpower) -> None:
+def _transition(model, book, i, j, H, D, incident, manpower, can_settle) -> None:
     rp = model.params.relations
     s = book.matrix[i, j]
     rng = model.rng
@@ -253,8 +262,8 @@ def _transition(model, book, i, j, H, D, incident, manpower) -> None:
         if H > rp.tension_threshold:
             book.set_state(i, j, TENSION, f"hostility {H:.2f} above {rp.tension_threshold}")
     elif s == TENSION:
-        if incident or H > rp.war_threshold:
-            book.set_state(i, j, WAR, "armed incident" if incident else f"hostility {H:.2f} above {rp.war_threshold}")
+        if H > rp.war_threshold:
+            book.set_state(i, j, WAR, f"hostility {H:.2f} above {rp.war_threshold}")
         elif H < rp.calm_threshold:
             book.set_state(i, j, COOP, f"hostility {H:.2f} below {rp.calm_threshold}")
     elif s == WAR:
@@ -269,5 +278,5 @@ def _transition(model, book, i, j, H, D, incident, manpower) -> None:
             book.set_state(i, j, WAR, f"balance of power shifted by {shift:.2f} (log ratio)")
         elif H > rp.war_threshold + D and rng.random() < rate:
             book.set_state(i, j, WAR, f"hostility {H:.2f} outweighs truce desire {D:.2f}")
-        elif s == TRUCE and book.since[i, j] >= rp.pact_after_steps and D > H:
+        elif s == TRUCE and can_settle and book.since[i, j] >= rp.pact_after_steps and D > H:
             book.set_state(i, j, PACT, "truce held; settled into a non-aggression pact")

@@ -55,7 +55,7 @@ from sim import eventlog as ev
 from sim import kernels
 from sim.actors import CAST, INDEX, N_ACTORS, STATE_OF_COUNTRY
 from sim.agents import positions
-from sim.relations import COOP, WAR
+from sim.relations import COOP, PACT, TRUCE, WAR
 from sim.world import COUNTRY_CODES
 
 JNIM = INDEX["JNIM"]
@@ -361,13 +361,18 @@ def resolve_clashes(model) -> None:
     ops = np.array([model.ops_factor(x.name) for x in CAST])
     pair_ops = np.minimum(ops[a], ops[b])
     rp = model.params.relations
-    war = rel.matrix[a, b] == WAR
     # hazards fixed for the phase: an incident is rare, likelier the more hostile the pair (it breaks
-    # truces and starts wars); attacks on garrisoned towns need a group's town focus (seeds 002, 003)
+    # truces and starts wars), and in a truce or pact held back by the desire that made it (seed 000:
+    # the 2022 truce stopped clashes on all fronts); attacks on garrisoned towns need a group's town
+    # focus (seeds 002, 003)
     country = model.world.country[pos[dfd, 0], pos[dfd, 1]]
     focus = np.stack([model.factions[x.name].town_focus for x in CAST])[own[att], country]
+    state = rel.matrix[a, b]
+    war = state == WAR
+    restraint = np.where((state == TRUCE) | (state == PACT), rel.desire[a, b], 0.0)
     fixed = np.where(war, p.town_attack_rate * (0.15 + focus) * pair_ops,
-                     rp.incident_rate * np.clip(rel.hostility[a, b] / rp.war_threshold, 0.0, 2.0) * pair_ops)
+                     rp.incident_rate * np.clip((rel.hostility[a, b] - restraint) / rp.war_threshold, 0.0, 2.0)
+                     * pair_ops)
     clash = war & ~town_raid
     grows = {}  # a clash's hazard before ops, by the smaller force (fights change it)
     men = [u.manpower for u in units]  # kept in step with the fights

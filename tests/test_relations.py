@@ -76,6 +76,57 @@ def test_truce_breaks_on_an_attack_and_on_a_shift_in_power(make_toy):
     assert m.relations.state("JNIM", "ISGS") == "war"
 
 
+def test_an_incident_in_tension_raises_hostility_but_only_hostility_makes_war(make_toy):
+    tension = [{"pair": ["JNIM", "ISGS"], "state": "tension"}]
+    m = make_toy(forces=NEIGHBOURS, relations=tension)
+    m.relations.incident("JNIM", "ISGS")
+    relations.update(m)
+    assert m.relations.hostility[JNIM, ISGS] < m.params.relations.war_threshold
+    assert m.relations.state("JNIM", "ISGS") != "war"
+    pushed = make_toy(forces=NEIGHBOURS, relations=tension, factions={"ISGS": {"central_hostility": 1.0}},
+                      mechanisms={"relations": {"central_weight": 3.0}})
+    relations.update(pushed)
+    assert pushed.relations.hostility[JNIM, ISGS] > pushed.params.relations.war_threshold
+    assert pushed.relations.state("JNIM", "ISGS") == "war"
+
+
+def _incidents_in_truce(make_toy, desire, steps=40):
+    """Clashes between JNIM and ISGS companies sharing a cell in a truce, hostility pinned at twice the
+    war threshold."""
+    from sim import territory
+    close = [dict(u, near="Midpost") for u in NEIGHBOURS[:2]]
+    m = make_toy(forces=close, relations=[{"pair": ["JNIM", "ISGS"], "state": "truce"}],
+                 mechanisms={"relations": {"incident_rate": 0.2}})
+    book = m.relations
+    clashes = 0
+    for _ in range(steps):
+        m._new_step_accumulators()
+        book.hostility[JNIM, ISGS] = book.hostility[ISGS, JNIM] = 2 * m.params.relations.war_threshold
+        book.desire[JNIM, ISGS] = book.desire[ISGS, JNIM] = desire
+        territory.resolve_clashes(m)
+        clashes += m.clashes[JNIM, ISGS] + m.clashes[ISGS, JNIM]
+        book._incidents.clear()
+    return clashes
+
+
+def test_the_desire_behind_a_truce_holds_back_incidents(make_toy):
+    assert _incidents_in_truce(make_toy, desire=0.0) >= 5
+    hostility = 2 * make_toy(forces=NEIGHBOURS).params.relations.war_threshold
+    assert _incidents_in_truce(make_toy, desire=hostility) == 0
+
+
+def test_rival_jihadists_urged_on_by_a_central_command_keep_a_truce_without_a_pact(make_toy):
+    truce = [{"pair": ["JNIM", "ISGS"], "state": "truce"}]
+    m = make_toy(forces=NEIGHBOURS, relations=truce, factions={"ISGS": {"central_hostility": 0.2}})
+    for f in ("JNIM", "ISGS"):
+        m.factions[f].strain = 1.0
+    m.relations.losses_total[JNIM, ISGS] = 500.0
+    for _ in range(m.params.relations.pact_after_steps + 2):
+        relations.update(m)
+        assert m.relations.desire[JNIM, ISGS] > m.relations.hostility[JNIM, ISGS]
+    assert m.relations.state("JNIM", "ISGS") == "truce"
+
+
 def test_truce_settles_into_a_pact(make_toy):
     truce = [{"pair": ["JNIM", "ISGS"], "state": "truce"}]
     m = make_toy(forces=NEIGHBOURS, relations=truce)
