@@ -59,6 +59,7 @@ COOP, TENSION, WAR, TRUCE, PACT = range(5)
 FULANI_IDX = [ETHNIC_GROUPS.index(g) for g in FULANI]
 _KIND = np.array([a.kind for a in CAST])
 _MILITIA = _KIND == "militia"
+_RIVAL_JIHADISTS = (_KIND[:, None] == "jihadist") & (_KIND[None, :] == "jihadist")
 _BASE = {i: [ETHNIC_GROUPS.index(g) for g in a.base] for i, a in enumerate(CAST) if a.kind == "militia"}
 _BASE_MASK = np.array([[g in a.base for g in ETHNIC_GROUPS] for a in CAST])
 # kinds of pair with their own base hostility: jihadist-state, jihadist-militia, state-militia, jihadist-jihadist
@@ -120,6 +121,15 @@ class RelationBook:
 
     def war_matrix(self) -> np.ndarray:
         return (self.matrix == WAR).astype(float)
+
+    def will_to_fight(self) -> np.ndarray:
+        """Share of the engagements of their war a pair still seeks: H / (H + D) between rival jihadist
+        groups (seed 000: the war wore both down, 2021 was fought less intensely than 2020 before the
+        2022 truce), 1 for every other pair. Read by the movement and clash phases."""
+        hostile = np.maximum(self.hostility, 0.0)
+        total = hostile + self.desire
+        will = np.divide(hostile, total, out=np.ones_like(total), where=total > 0)
+        return np.where(_RIVAL_JIHADISTS, will, 1.0)
 
     # inputs from other mechanisms ----------------------------------------
     def incident(self, a: str, b: str) -> None:

@@ -270,6 +270,7 @@ def _offensive_goals(model, owner, men, pos) -> dict[int, tuple[int, int]]:
     (actor index, manpower, row and column)."""
     p = model.params.territory
     war = model.relations.war_matrix() > 0
+    will = model.relations.will_to_fight()
     jihadist = _JIHADIST[owner]
     militia = _NON_STATE[owner] & ~jihadist
     goals = {}
@@ -288,27 +289,30 @@ def _offensive_goals(model, owner, men, pos) -> dict[int, tuple[int, int]]:
         nearest = rank.argmin(axis=1)
         d = dist[np.arange(len(mine)), nearest]
         go = ((d > 0) & (d <= p.offensive_range) & (men[mine] >= p.superiority_ratio * men[targets[nearest]])
-              & (model.rng.random(len(mine)) < p.offensive_rate * model.ops_factor(f.name)))
+              & (model.rng.random(len(mine))
+                 < p.offensive_rate * model.ops_factor(f.name) * will[f.index, owner[targets[nearest]]]))
         for k in np.nonzero(go)[0]:
             goals[int(mine[k])] = tuple(pos[targets[nearest[k]]])
         rivals = targets[jihadist[targets]]
         if f.campaigns and p.campaign_share > 0 and len(rivals):
             committed = int(np.ceil(p.campaign_share * len(mine)))
-            goals.update(_campaign_goals(model, f, mine, rivals, committed, men, pos))
+            goals.update(_campaign_goals(model, f, mine, rivals, committed, owner, men, pos, will))
     return goals
 
 
-def _campaign_goals(model, faction, mine, rivals, committed, men, pos) -> dict[int, tuple[int, int]]:
+def _campaign_goals(model, faction, mine, rivals, committed, owner, men, pos, will) -> dict[int, tuple[int, int]]:
     """Goals of the ``committed`` strongest units of ``faction`` in its war on the rival jihadist
-    units ``rivals`` (indices into ``men`` and ``pos``, as are ``mine``): each heads for the nearest
-    rival unit it outmatches, at any distance, unless its funding fails it this step."""
+    units ``rivals`` (indices into ``owner``, ``men`` and ``pos``, as are ``mine``): each heads for the
+    nearest rival unit it outmatches, at any distance, unless its funding or the group's ``will`` to
+    fight that rival (:meth:`RelationBook.will_to_fight`) fails it this step."""
     p = model.params.territory
     front = np.argsort(-men[mine], kind="stable")[:committed]
     dist = np.abs(pos[mine[front], None, :] - pos[None, rivals, :]).max(axis=2)
     beatable = men[mine[front], None] >= p.superiority_ratio * men[None, rivals]
     dist = np.where(beatable, dist, np.iinfo(dist.dtype).max)
     nearest = dist.argmin(axis=1)
-    go = beatable[np.arange(len(front)), nearest] & (model.rng.random(len(front)) < model.ops_factor(faction.name))
+    go = beatable[np.arange(len(front)), nearest] & (
+        model.rng.random(len(front)) < model.ops_factor(faction.name) * will[faction.index, owner[rivals[nearest]]])
     return {int(mine[front[k]]): tuple(pos[rivals[nearest[k]]]) for k in np.nonzero(go)[0]}
 
 
@@ -360,6 +364,7 @@ def resolve_clashes(model) -> None:
     town_raid = at_town & _JIHADIST[own[att]]
     ops = np.array([model.ops_factor(x.name) for x in CAST])
     pair_ops = np.minimum(ops[a], ops[b])
+    engage = pair_ops * rel.will_to_fight()[a, b]
     rp = model.params.relations
     # hazards fixed for the phase: an incident is rare, likelier the more hostile the pair (it breaks
     # truces and starts wars), and in a truce or pact held back by the desire that made it (seed 000:
@@ -377,9 +382,9 @@ def resolve_clashes(model) -> None:
     grows = {}  # a clash's hazard before ops, by the smaller force (fights change it)
     men = [u.manpower for u in units]  # kept in step with the fights
     random = model.rng.random
-    for i, j, is_war, attacks, town, fixed_hazard, ops_factor, by_size in zip(
+    for i, j, is_war, attacks, town, fixed_hazard, engagement, by_size in zip(
             u_side.tolist(), v_side.tolist(), war.tolist(), u_attacks.tolist(), at_town.tolist(), fixed.tolist(),
-            pair_ops.tolist(), clash.tolist()):
+            engage.tolist(), clash.tolist()):
         men_u, men_v = men[i], men[j]
         if men_u <= 0 or men_v <= 0:
             continue
@@ -388,7 +393,7 @@ def resolve_clashes(model) -> None:
             grow = grows.get(smaller)
             if grow is None:
                 grow = grows[smaller] = 1.0 - np.exp(-p.clash_rate * smaller / 100.0)
-            hazard = grow * ops_factor
+            hazard = grow * engagement
         else:
             hazard = fixed_hazard
         if random() >= hazard:

@@ -90,13 +90,13 @@ def test_an_incident_in_tension_raises_hostility_but_only_hostility_makes_war(ma
     assert pushed.relations.state("JNIM", "ISGS") == "war"
 
 
-def _incidents_in_truce(make_toy, desire, steps=40):
-    """Clashes between JNIM and ISGS companies sharing a cell in a truce, hostility pinned at twice the
-    war threshold."""
+def _clashes(make_toy, state, desire, steps=40):
+    """Clashes between JNIM and ISGS companies sharing a cell, hostility pinned at twice the war
+    threshold and truce desire at ``desire``."""
     from sim import territory
     close = [dict(u, near="Midpost") for u in NEIGHBOURS[:2]]
-    m = make_toy(forces=close, relations=[{"pair": ["JNIM", "ISGS"], "state": "truce"}],
-                 mechanisms={"relations": {"incident_rate": 0.2}})
+    m = make_toy(forces=close, relations=[{"pair": ["JNIM", "ISGS"], "state": state}],
+                 mechanisms={"relations": {"incident_rate": 0.2}, "territory": {"clash_rate": 0.3}})
     book = m.relations
     clashes = 0
     for _ in range(steps):
@@ -110,9 +110,26 @@ def _incidents_in_truce(make_toy, desire, steps=40):
 
 
 def test_the_desire_behind_a_truce_holds_back_incidents(make_toy):
-    assert _incidents_in_truce(make_toy, desire=0.0) >= 5
+    assert _clashes(make_toy, "truce", desire=0.0) >= 5
     hostility = 2 * make_toy(forces=NEIGHBOURS).params.relations.war_threshold
-    assert _incidents_in_truce(make_toy, desire=hostility) == 0
+    assert _clashes(make_toy, "truce", desire=hostility) == 0
+
+
+def test_weariness_lowers_the_intensity_of_a_war_between_rival_jihadists(make_toy):
+    hostility = 2 * make_toy(forces=NEIGHBOURS).params.relations.war_threshold
+    fresh = _clashes(make_toy, "war", desire=0.0)
+    worn = _clashes(make_toy, "war", desire=4 * hostility)  # will to fight 1/5
+    assert fresh >= 12 and worn <= fresh / 2
+
+
+def test_only_rival_jihadists_lose_the_will_to_fight(make_toy):
+    m = make_toy(forces=NEIGHBOURS)
+    book = m.relations
+    book.hostility[:] = 1.0
+    book.desire[:] = 3.0
+    will = book.will_to_fight()
+    assert will[JNIM, ISGS] == will[ISGS, JNIM] == 0.25
+    assert will[JNIM, INDEX["FAMa"]] == will[INDEX["Dozo"], JNIM] == 1.0
 
 
 def test_rival_jihadists_urged_on_by_a_central_command_keep_a_truce_without_a_pact(make_toy):
