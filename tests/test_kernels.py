@@ -109,6 +109,28 @@ def test_refresh_residents_follows_population():
     np.testing.assert_allclose(totals, np.asarray(R.sum(axis=1)).ravel())
 
 
+def test_flee_equals_array_expression():
+    rng = np.random.default_rng(9)
+    E, N, regions = 4, 60, 3
+    region = rng.integers(0, regions, N)
+    comm_id = np.where(rng.random((E, N)) < 0.6, np.arange(E)[:, None] * regions + region[None, :], -1).astype(np.int32)
+    pop = rng.uniform(0, 1000, (E, N))
+    pop[0, :5] = 0.0  # empty cells move nobody
+    fear = rng.random(E * regions)
+    fear[1] = 0.0
+    danger = rng.uniform(0, 30, N)
+    frac = np.where(comm_id >= 0, np.clip(0.4 * fear[np.maximum(comm_id, 0)] * (0.3 + 1 - np.exp(-danger / 10)), 0, 0.5), 0)
+    moved = pop * frac
+    e_idx, cells = np.nonzero(comm_id >= 0)
+    out = pop.copy()
+    by_region, total = kernels.flee(out, e_idx, cells, comm_id[e_idx, cells], fear, danger, 0.4, region, regions)
+    np.testing.assert_allclose(out, pop - moved, rtol=1e-12)
+    expected = np.zeros((E, regions))
+    np.add.at(expected, (np.repeat(np.arange(E), N), np.tile(region, E)), moved.ravel())
+    np.testing.assert_allclose(by_region, expected, rtol=1e-12)
+    assert np.isclose(total, moved.sum(), rtol=1e-12)
+
+
 def test_pair_overlaps():
     rng = np.random.default_rng(7)
     share = rng.random((4, 50))
