@@ -4,8 +4,10 @@ Each kernel computes exactly what the numpy/scipy expression named in its
 docstring computes, only without the whole-grid temporaries: most fields the
 step reads are sums over a few hundred units (sparse points) or are needed only
 at the cells units can reach. Floating-point results equal the array versions
-up to summation order. Kernels take and fill arrays; they hold no state and
-draw no random numbers, so the model's random stream is unchanged by them.
+up to summation order. Kernels take and fill arrays and hold no state. Only
+:func:`next_clash` draws random numbers: the uniforms ``Generator.random()``
+would draw, one by one from the model's own generator through numpy's
+``next_double`` (:func:`sim.draws.uniform_source`), so the stream is unchanged.
 
 Compiled on first use and cached next to this file (``cache=True``); a cold
 cache costs a few seconds once per machine.
@@ -16,7 +18,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
+from llvmlite import ir
+from numba import njit, types
+from numba.extending import intrinsic
 
 
 @njit(cache=True, inline="always")
@@ -414,3 +418,36 @@ def pair_overlaps(share_flat, first, second):
         if hi > 1e-9:
             out[p] = lo / hi
     return out
+
+
+@intrinsic
+def _next_double(typingctx, function, state):
+    """Call the C function at address ``function`` (a bit generator's ``double next_double(void *)``)
+    on the state at address ``state``; both are plain integers, so kernels using it can be cached."""
+    def codegen(context, builder, signature, args):
+        void_p = ir.IntType(8).as_pointer()
+        fnty = ir.FunctionType(ir.DoubleType(), [void_p])
+        fn = builder.inttoptr(args[0], fnty.as_pointer())
+        return builder.call(fn, [builder.inttoptr(args[1], void_p)])
+    return types.float64(types.intp, types.intp), codegen
+
+
+@njit(cache=True)
+def next_clash(next_double, state, start, first, second, men, by_size, grow, pair_ops, fixed):
+    """The first pair from ``start`` on that clashes, or ``len(first)``: for each pair ``k`` whose two
+    units (``first[k]``, ``second[k]``) both have men, draw ``u = rng.random()`` and stop when
+    ``not u >= hazard``, with hazard ``grow[min(men)] * pair_ops[k]`` where ``by_size[k]`` and
+    ``fixed[k]`` elsewhere. ``next_double``/``state`` come from :func:`sim.draws.uniform_source`,
+    so the uniforms and the generator's state after them are those of ``rng.random()`` calls.
+    """
+    for k in range(start, len(first)):
+        men_u, men_v = men[first[k]], men[second[k]]
+        if men_u <= 0 or men_v <= 0:
+            continue
+        if by_size[k]:
+            hazard = grow[min(men_u, men_v)] * pair_ops[k]
+        else:
+            hazard = fixed[k]
+        if not _next_double(next_double, state) >= hazard:
+            return k
+    return len(first)

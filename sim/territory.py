@@ -55,6 +55,7 @@ from sim import eventlog as ev
 from sim import kernels
 from sim.actors import CAST, INDEX, N_ACTORS, STATE_OF_COUNTRY
 from sim.agents import positions
+from sim.draws import uniform_source
 from sim.relations import COOP, WAR
 from sim.world import COUNTRY_CODES
 
@@ -369,31 +370,25 @@ def resolve_clashes(model) -> None:
     fixed = np.where(war, p.town_attack_rate * (0.15 + focus) * pair_ops,
                      rp.incident_rate * np.clip(rel.hostility[a, b] / rp.war_threshold, 0.0, 2.0) * pair_ops)
     clash = war & ~town_raid
-    grows = {}  # a clash's hazard before ops, by the smaller force (fights change it)
-    men = [u.manpower for u in units]  # kept in step with the fights
-    random = model.rng.random
-    for i, j, is_war, attacks, town, fixed_hazard, ops_factor, by_size in zip(
-            u_side.tolist(), v_side.tolist(), war.tolist(), u_attacks.tolist(), at_town.tolist(), fixed.tolist(),
-            pair_ops.tolist(), clash.tolist()):
-        men_u, men_v = men[i], men[j]
-        if men_u <= 0 or men_v <= 0:
-            continue
-        if by_size:
-            smaller = men_u if men_u < men_v else men_v
-            grow = grows.get(smaller)
-            if grow is None:
-                grow = grows[smaller] = 1.0 - np.exp(-p.clash_rate * smaller / 100.0)
-            hazard = grow * ops_factor
-        else:
-            hazard = fixed_hazard
-        if random() >= hazard:
-            continue
+    men = np.array([u.manpower for u in units], dtype=np.int64)  # kept in step with the fights
+    # a clash's hazard before ops, by the smaller force: fights only lower manpower, so sizes up to
+    # today's largest cover the phase (np.exp gives each size the value it gives it alone)
+    grow = 1.0 - np.exp(-p.clash_rate * np.arange(men.max() + 1) / 100.0)
+    source = uniform_source(model.rng)
+    k = -1
+    while True:
+        # the draws of the pairs that do not clash, in a kernel (rng.random() one by one in Python
+        # cost about 1 us a pair, and most pairs do not clash)
+        k = kernels.next_clash(*source, k + 1, u_side, v_side, men, clash, grow, pair_ops, fixed)
+        if k == len(u_side):
+            break
+        i, j = int(u_side[k]), int(v_side[k])
         u, v = units[i], units[j]
-        allies = _fight(model, *((u, v) if attacks else (v, u)), town)
+        allies = _fight(model, *((u, v) if u_attacks[k] else (v, u)), bool(at_town[k]))
         men[i], men[j] = u.manpower, v.manpower
         for x in allies:
             men[units.index(x)] = x.manpower
-        if not is_war:
+        if not war[k]:
             rel.incident(u.faction, v.faction)
 
 

@@ -169,3 +169,31 @@ def test_influence_and_control_classifies_cells():
     assert contested.tolist() == [False, True, False, False]
     np.testing.assert_allclose(share[:, 0], [4.0 / 5.5, 0.0, 0.0])
     np.testing.assert_allclose(share.sum(axis=0), smoothed.sum(axis=0) / (smoothed.sum(axis=0) + 1.5))
+
+
+def test_next_clash_draws_as_generator_random():
+    from sim.draws import uniform_source
+
+    for seed in range(50):
+        g = np.random.default_rng(seed)
+        n_units, n_pairs = int(g.integers(2, 30)), int(g.integers(0, 80))
+        first, second = g.integers(0, n_units, n_pairs), g.integers(0, n_units, n_pairs)
+        men = np.where(g.random(n_units) < 0.2, 0, g.integers(1, 400, n_units))
+        by_size = g.random(n_pairs) < 0.7
+        grow = 1.0 - np.exp(-0.4 * np.arange(men.max() + 1) / 100.0)
+        pair_ops, fixed = g.random(n_pairs), g.random(n_pairs) * 0.3
+        ours, numpys = np.random.default_rng(seed + 1000), np.random.default_rng(seed + 1000)
+        start = int(g.integers(0, n_pairs + 1))
+        k = kernels.next_clash(*uniform_source(ours), start, first, second, men, by_size, grow, pair_ops, fixed)
+        expected = n_pairs
+        for p in range(start, n_pairs):  # the loop it replaces
+            men_u, men_v = men[first[p]], men[second[p]]
+            if men_u <= 0 or men_v <= 0:
+                continue
+            hazard = grow[min(men_u, men_v)] * pair_ops[p] if by_size[p] else fixed[p]
+            if numpys.random() < hazard:
+                expected = p
+                break
+        assert k == expected
+        assert ours.bit_generator.state == numpys.bit_generator.state
+        assert ours.random() == numpys.random()  # and the generator goes on from the same place
