@@ -5,7 +5,7 @@ docstring computes, only without the whole-grid temporaries: most fields the
 step reads are sums over a few hundred units (sparse points) or are needed only
 at the cells units can reach. Floating-point results equal the array versions
 up to summation order. Kernels take and fill arrays and hold no state. Only
-:func:`next_clash` draws random numbers: the uniforms ``Generator.random()``
+the ``next_*`` kernels draw random numbers: the uniforms ``Generator.random()``
 would draw, one by one from the model's own generator through numpy's
 ``next_double`` (:func:`sim.draws.uniform_source`), so the stream is unchanged.
 
@@ -451,3 +451,37 @@ def next_clash(next_double, state, start, first, second, men, by_size, grow, pai
         if not _next_double(next_double, state) >= hazard:
             return k
     return len(first)
+
+
+@njit(cache=True)
+def next_reprisal(next_double, state, start, collab_first, base_rate, against, group, ruler_ops, p_collab):
+    """The next ruler reprisal from community ``start`` on, as (community, 0) for a massacre or
+    (community, 1) for a killing of informers, or (len(base_rate), 0) for none. Each community ``k``
+    draws ``u = rng.random()`` for a massacre, when ``u < base_rate[k] * (1 + against[group[k]])
+    * ruler_ops[k]``, then another for a killing, when ``u < p_collab[k]``; with ``collab_first``
+    community ``start`` draws only the second. Uniforms as in :func:`next_clash`."""
+    k = start
+    if collab_first:
+        if _next_double(next_double, state) < p_collab[k]:
+            return k, 1
+        k += 1
+    while k < len(base_rate):
+        if _next_double(next_double, state) < base_rate[k] * (1.0 + against[group[k]]) * ruler_ops[k]:
+            return k, 0
+        if _next_double(next_double, state) < p_collab[k]:
+            return k, 1
+        k += 1
+    return len(base_rate), 0
+
+
+@njit(cache=True)
+def next_draw_below(next_double, state, start, actor, men, p_by_actor, draws):
+    """The first unit from ``start`` on whose draw ``u = rng.random()`` passes ``not u >= p_by_actor[actor]``,
+    or ``len(actor)``; only units with men and an actor flagged in ``draws`` draw. Uniforms as in
+    :func:`next_clash`."""
+    for k in range(start, len(actor)):
+        if not draws[actor[k]] or men[k] <= 0:
+            continue
+        if not _next_double(next_double, state) >= p_by_actor[actor[k]]:
+            return k
+    return len(actor)
