@@ -221,12 +221,12 @@ def move_units(model) -> None:
     their garrisons. All units decide at once from the fields of the start of the phase."""
     p = model.params.territory
     w = model.world
-    movers = [f for f in model.factions.values() if f.kind in ("jihadist", "militia") and f.active]
+    movers = np.array([model.factions[a.name].active for a in CAST]) & _NON_STATE  # by actor index
     t = unit_table(model)
-    moving = np.isin(t["own"], [f.index for f in movers])
+    moving = movers[t["own"]]  # a lookup (np.isin took ~35 us)
     if not moving.any():
         return
-    units = [u for u, go in zip(t["units"], moving) if go]
+    units = [u for u, go in zip(t["units"], moving.tolist()) if go]
     H, W = w.shape
     m = p.move_cells
     total = model.pop.sum(axis=0)
