@@ -253,9 +253,8 @@ def _displace(model) -> None:
     p = model.params.engagement
     w = model.world
     E = model.pop.shape[0]
-    by_region, total_moved = kernels.flee(model.pop.reshape(E, -1), model._entry_group, model._entry_cell,
-                                          model._entry_comm, model.fear, model.danger.ravel(), p.flee_rate,
-                                          w.region.ravel(), len(w.region_names))
+    by_region, total_moved = kernels.flee(model.pop.reshape(E, -1), model.comm_id, model.fear, model.danger.ravel(),
+                                          p.flee_rate, w.region.ravel(), len(w.region_names))
     if total_moved <= 0:
         return
     refuge = _refuges(model)

@@ -343,32 +343,28 @@ def cell_means(cell_ptr, entry_group, entry_comm, pop_flat, sympathy, informing,
 
 
 @njit(cache=True)
-def flee(pop_flat, entry_group, entry_cell, entry_comm, fear, danger_flat, flee_rate, region, n_regions):
+def flee(pop_flat, comm_id, fear, danger_flat, flee_rate, region, n_regions):
     """Move a share of residents out of each cell (fear of their community x local danger,
     at most half) and total them by ethnic group and region; returns (moved by group and
-    region, total moved). ``pop_flat`` is updated in place.
-
-    ``entry_*`` list the (ethnic group, cell) pairs that belong to a community (``comm_id >= 0``)
-    in ``np.nonzero(comm_id >= 0)`` order, with the community; the others never move. Equals,
-    with ``frac = clip(flee_rate * fear[comm_id] * (0.3 + 1 - exp(-danger / 10)), 0, 0.5)``
-    where ``comm_id >= 0`` (0 elsewhere) and ``moved = pop_flat * frac``: ``pop_flat -= moved``,
-    moved totalled by group and region, adding pair by pair in that order.
-    """
+    region, total moved). ``pop_flat`` is updated in place."""
     E, N = pop_flat.shape
     by_region = np.zeros((E, n_regions))
     total = 0.0
     push = np.empty(N)
     for cell in range(N):
         push[cell] = 0.3 + (1.0 - math.exp(-danger_flat[cell] / 10.0))
-    for p in range(len(entry_group)):
-        e, cell = entry_group[p], entry_cell[p]
-        frac = flee_rate * fear[entry_comm[p]] * push[cell]
-        frac = min(max(frac, 0.0), 0.5)
-        moved = pop_flat[e, cell] * frac
-        if moved > 0.0:
-            pop_flat[e, cell] -= moved
-            by_region[e, region[cell]] += moved
-            total += moved
+    for e in range(E):
+        for cell in range(N):
+            c = comm_id[e, cell]
+            if c < 0:
+                continue
+            frac = flee_rate * fear[c] * push[cell]
+            frac = min(max(frac, 0.0), 0.5)
+            moved = pop_flat[e, cell] * frac
+            if moved > 0.0:
+                pop_flat[e, cell] -= moved
+                by_region[e, region[cell]] += moved
+                total += moved
     return by_region, total
 
 

@@ -187,7 +187,6 @@ class LiptakoModel(mesa.Model):
         # sparse community x cell matrix of residents; its structure is fixed, its data follow self.pop
         e_idx, cells = np.nonzero(self.comm_id >= 0)
         rows = self.comm_id[e_idx, cells]
-        self._entry_group, self._entry_cell, self._entry_comm = e_idx, cells, rows  # by group, then cell (flight)
         order = np.lexsort((cells, rows))
         self._m_e, self._m_cells, self._m_rows = e_idx[order], cells[order], rows[order]
         self.residents = sp.csr_matrix((np.ones(len(rows)), (self._m_rows, self._m_cells)), shape=(C, w.region.size))

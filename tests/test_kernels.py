@@ -121,9 +121,8 @@ def test_flee_equals_array_expression():
     danger = rng.uniform(0, 30, N)
     frac = np.where(comm_id >= 0, np.clip(0.4 * fear[np.maximum(comm_id, 0)] * (0.3 + 1 - np.exp(-danger / 10)), 0, 0.5), 0)
     moved = pop * frac
-    e_idx, cells = np.nonzero(comm_id >= 0)
     out = pop.copy()
-    by_region, total = kernels.flee(out, e_idx, cells, comm_id[e_idx, cells], fear, danger, 0.4, region, regions)
+    by_region, total = kernels.flee(out, comm_id, fear, danger, 0.4, region, regions)
     np.testing.assert_allclose(out, pop - moved, rtol=1e-12)
     expected = np.zeros((E, regions))
     np.add.at(expected, (np.repeat(np.arange(E), N), np.tile(region, E)), moved.ravel())
