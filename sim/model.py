@@ -350,7 +350,7 @@ class LiptakoModel(mesa.Model):
         facs = [self.factions[a.name] for a in CAST]
         self._series.append((self.date.isoformat(), area, ruled, manpower, support,
                              np.array([f.treasury for f in facs]), np.array([f.strain for f in facs]),
-                             np.array([f.town_focus.max() for f in facs])))
+                             np.stack([f.town_focus for f in facs]).max(axis=1)))
         book = self.relations
         self._relation_series.append((self.date.isoformat(), book.matrix.copy(), book.hostility.copy(),
                                       book.desire.copy()))

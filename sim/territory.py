@@ -253,13 +253,13 @@ def move_units(model) -> None:
     side = 2 * m + 1
     new_rows, new_cols = rows0 + best // side - m, cols0 + best % side - m
     goals = _offensive_goals(model, t["own"][moving], t["men"][moving], np.column_stack([rows0, cols0]))
-    for k, u in enumerate(units):
+    for k, (u, row, col) in enumerate(zip(units, new_rows.tolist(), new_cols.tolist())):
         goal = goals.get(k)
         if goal is not None:
             r, c = u.pos
             u.pos = (int(r + min(max(goal[0] - r, -m), m)), int(c + min(max(goal[1] - c, -m), m)))
         else:
-            u.pos = (int(new_rows[k]), int(new_cols[k]))
+            u.pos = (row, col)
 
 
 def _offensive_goals(model, owner, men, pos) -> dict[int, tuple[int, int]]:
