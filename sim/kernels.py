@@ -352,7 +352,9 @@ def flee(pop_flat, comm_id, fear, danger_flat, flee_rate, region, n_regions):
     total = 0.0
     push = np.empty(N)
     for cell in range(N):
-        push[cell] = 0.3 + (1.0 - math.exp(-danger_flat[cell] / 10.0))
+        # most cells have seen no violence: exp(-0 / 10) is exactly 1 and their push exactly 0.3
+        danger = danger_flat[cell]
+        push[cell] = 0.3 + (1.0 - math.exp(-danger / 10.0)) if danger != 0.0 else 0.3
     for e in range(E):
         for cell in range(N):
             c = comm_id[e, cell]
