@@ -396,25 +396,48 @@ def neighbour_pairs(rows, cols, actor, can_fight, seeks):
 
 @njit(cache=True)
 def pair_overlaps(share_flat, first, second):
-    """For each actor pair, the sum over cells of the smaller share over the sum of the larger."""
+    """For each actor pair, the sum over cells of the smaller share over the sum of the larger
+    (0 where the larger sums to 1e-9 or less); each sum adds the cells in order."""
     P = len(first)
     N = share_flat.shape[1]
-    out = np.zeros(P)
-    for p in range(P):  # pair by pair, so both layers are read in order; each sum still runs over cells in order
-        x_layer, y_layer = share_flat[first[p]], share_flat[second[p]]
-        lo = 0.0
-        hi = 0.0
+    lo = np.zeros(P)
+    hi = np.zeros(P)
+    p = 0
+    # four pairs at once: eight independent running sums hide the latency of each addition
+    while p + 4 <= P:
+        x0, y0 = share_flat[first[p]], share_flat[second[p]]
+        x1, y1 = share_flat[first[p + 1]], share_flat[second[p + 1]]
+        x2, y2 = share_flat[first[p + 2]], share_flat[second[p + 2]]
+        x3, y3 = share_flat[first[p + 3]], share_flat[second[p + 3]]
+        lo0 = hi0 = lo1 = hi1 = lo2 = hi2 = lo3 = hi3 = 0.0
         for cell in range(N):
-            x = x_layer[cell]
-            y = y_layer[cell]
-            if x < y:
-                lo += x
-                hi += y
-            else:
-                lo += y
-                hi += x
-        if hi > 1e-9:
-            out[p] = lo / hi
+            a, b = x0[cell], y0[cell]
+            lo0 += a if a < b else b
+            hi0 += b if a < b else a
+            a, b = x1[cell], y1[cell]
+            lo1 += a if a < b else b
+            hi1 += b if a < b else a
+            a, b = x2[cell], y2[cell]
+            lo2 += a if a < b else b
+            hi2 += b if a < b else a
+            a, b = x3[cell], y3[cell]
+            lo3 += a if a < b else b
+            hi3 += b if a < b else a
+        lo[p], lo[p + 1], lo[p + 2], lo[p + 3] = lo0, lo1, lo2, lo3
+        hi[p], hi[p + 1], hi[p + 2], hi[p + 3] = hi0, hi1, hi2, hi3
+        p += 4
+    for q in range(p, P):
+        x_layer, y_layer = share_flat[first[q]], share_flat[second[q]]
+        small = large = 0.0
+        for cell in range(N):
+            a, b = x_layer[cell], y_layer[cell]
+            small += a if a < b else b
+            large += b if a < b else a
+        lo[q], hi[q] = small, large
+    out = np.zeros(P)
+    for q in range(P):
+        if hi[q] > 1e-9:
+            out[q] = lo[q] / hi[q]
     return out
 
 

@@ -141,6 +141,18 @@ def test_pair_overlaps():
     assert kernels.pair_overlaps(np.zeros((2, 5)), np.array([0]), np.array([1]))[0] == 0.0
 
 
+def test_pair_overlaps_any_number_of_pairs():
+    rng = np.random.default_rng(8)
+    share = rng.random((6, 70)) * (rng.random((6, 70)) < 0.5)
+    share[4] = 0.0
+    for P in range(10):  # blocks of four pairs and the rest
+        first, second = rng.integers(0, 6, P), rng.integers(0, 6, P)
+        big = np.maximum(share[first], share[second]).sum(axis=1)
+        small = np.minimum(share[first], share[second]).sum(axis=1)
+        expected = np.where(big > 1e-9, small / np.where(big > 1e-9, big, 1.0), 0.0)
+        np.testing.assert_allclose(kernels.pair_overlaps(share, first, second), expected, rtol=1e-12)
+
+
 def test_neighbour_pairs_finds_adjacent_enemies_only():
     rows, cols = np.array([5, 6, 5, 9, 5]), np.array([5, 6, 7, 9, 4])
     actor = np.array([0, 1, 1, 1, 0])
