@@ -404,6 +404,7 @@ def pair_overlaps(share_flat, first, second):
     hi = np.zeros(P)
     p = 0
     # four pairs at once: eight independent running sums hide the latency of each addition
+    # (the if/else selects are the branches this kernel always took, written so LLVM need not branch)
     while p + 4 <= P:
         x0, y0 = share_flat[first[p]], share_flat[second[p]]
         x1, y1 = share_flat[first[p + 1]], share_flat[second[p + 1]]
