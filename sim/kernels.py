@@ -262,6 +262,26 @@ def window_sums(rows, cols, layer, half, total, share, sympathy, presence):
 
 
 @njit(cache=True)
+def control_totals(control_flat, area_flat, pop_flat, n_actors):
+    """Area and residents controlled by each actor: ``np.bincount(control + 1, weights=area,
+    minlength=n_actors + 1)[1:]`` and the same with weights ``pop.sum(axis=0)`` (each cell's
+    residents added group by group), cells in order."""
+    E, N = pop_flat.shape
+    area = np.zeros(n_actors)
+    ruled = np.zeros(n_actors)
+    for n in range(N):
+        a = control_flat[n]
+        if a < 0:
+            continue
+        total = 0.0
+        for e in range(E):
+            total += pop_flat[e, n]
+        area[a] += area_flat[n]
+        ruled[a] += total
+    return area, ruled
+
+
+@njit(cache=True)
 def refresh_residents(pop_flat, groups, cells, indptr, data, community_population):
     """Point the community x cell matrix's ``data`` at the current population and total each row."""
     for c in range(len(indptr) - 1):

@@ -256,3 +256,14 @@ def test_next_draw_below_draws_as_generator_random():
                 break
         assert got == expected
         assert ours.bit_generator.state == numpys.bit_generator.state
+
+
+def test_control_totals_equal_bincounts():
+    rng = np.random.default_rng(11)
+    E, N, A = 13, 500, 7
+    pop = rng.uniform(0, 1e4, (E, N)) * (rng.random((E, N)) < 0.4)
+    area, control = rng.uniform(50, 150, N), rng.integers(-1, A, N)
+    got_area, got_ruled = kernels.control_totals(control, area, pop, A)
+    # the same sums in the same order, so equal to the last bit
+    np.testing.assert_array_equal(got_area, np.bincount(control + 1, weights=area, minlength=A + 1)[1:])
+    np.testing.assert_array_equal(got_ruled, np.bincount(control + 1, weights=pop.sum(axis=0), minlength=A + 1)[1:])
