@@ -38,7 +38,6 @@ from sim.actors import (
     FULANI,
     GROUP_INDEX,
     INDEX,
-    JIHADIST_NAMES,
     N_GROUPS,
 )
 from sim.agents import positions
@@ -47,6 +46,7 @@ from sim.world import COUNTRY_CODES
 
 FULANI_IDX = np.array([ETHNIC_GROUPS.index(g) for g in FULANI])
 _IS_FULANI = np.isin(np.arange(N_GROUPS), FULANI_IDX)
+_IS_JIHADIST = [a.kind == "jihadist" for a in CAST]  # by actor index (faster than u.faction in a tuple)
 ABUSING_AUXILIARY = {"BFA": ("VDP",), "MLI": ("Wagner", "Africa Corps")}
 
 
@@ -73,7 +73,7 @@ def effective_capacity(model, state) -> tuple[float, float]:
 def state_operations(model) -> None:
     cp = model.params.counterinsurgency
     w = model.world
-    jihadist_units = [u for u in model.unit_list() if u.faction in JIHADIST_NAMES and u.manpower > 0]
+    jihadist_units = [u for u in model.unit_list() if _IS_JIHADIST[u.actor] and u.manpower > 0]
     rows, cols = positions(jihadist_units).T
     men = np.array([u.manpower for u in jihadist_units], dtype=float)
     in_country = w.country[rows, cols]

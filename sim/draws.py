@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ctypes
+
 import numpy as np
 
 
@@ -15,3 +17,11 @@ def choice_index(rng: np.random.Generator, p: np.ndarray, size: int | None = Non
     if size is None:
         return int(cdf.searchsorted(rng.random(), side="right"))
     return cdf.searchsorted(rng.random(size), side="right")
+
+
+def uniform_source(rng: np.random.Generator) -> tuple[int, int]:
+    """Addresses of ``rng``'s bit generator's ``next_double`` and of its state, through numpy's
+    documented ctypes interface (``BitGenerator.ctypes``), so a compiled kernel can draw the
+    uniforms ``rng.random()`` would, from the same stream: ``Generator.random()`` is that call."""
+    bits = rng.bit_generator.ctypes
+    return ctypes.cast(bits.next_double, ctypes.c_void_p).value, bits.state_address

@@ -34,16 +34,18 @@ from __future__ import annotations
 import numpy as np
 
 from sim import eventlog as ev
-from sim.actors import CAST, ETHNIC_GROUPS, FULANI, MILITIA_NAMES
+from sim import kernels
+from sim.actors import CAST, ETHNIC_GROUPS, FULANI
 from sim.agents import positions
 from sim.counterinsurgency import kill_civilians
-from sim.draws import choice_index
+from sim.draws import choice_index, uniform_source
 from sim.world import COUNTRY_CODES
 
 FULANI_IDX = [ETHNIC_GROUPS.index(g) for g in FULANI]
 _KIND = np.array([a.kind for a in CAST])
 _STATE_SIDE = np.isin(_KIND, ("state", "partner"))
 _MILITIAS = [i for i, a in enumerate(CAST) if a.kind == "militia"]
+_IS_MILITIA = _KIND == "militia"
 _BASE_MASK = np.array([[g in a.base for g in ETHNIC_GROUPS] for a in CAST])
 
 
@@ -82,46 +84,61 @@ def _ruler_reprisals(model) -> None:
     groups = model.comm_group[ruled]
     ops = np.array([model.ops_factor(a.name) for a in CAST])
     base_rate = (e.reprisal_rate * np.minimum(1.0, refusal + 2.0 * militia_support)
-                 * (1.0 - model.restraint[ruler])).tolist()
-    ruler_ops, group = ops[ruler].tolist(), groups.tolist()
+                 * (1.0 - model.restraint[ruler]))
+    ruler_ops = ops[ruler]
     # polarisation rises with every massacre, so later communities see the new value; each
     # community's odds are taken when it draws, in the order the array expression multiplied them
-    against = _against_fulani(model).tolist()
-    p_collab = (e.collaboration_killing * model.informing[ruled] * model.punishment[ruler]).tolist()
+    against = _against_fulani(model)
+    p_collab = e.collaboration_killing * model.informing[ruled] * model.punishment[ruler]
     rng = model.rng
-    for k, (c, j) in enumerate(zip(ruled.tolist(), ruler.tolist())):
+    source = uniform_source(rng)  # the draws that kill nobody run in a kernel
+    k, collab = 0, False
+    while True:
+        k, hit = kernels.next_reprisal(*source, k, collab, base_rate, against, groups, ruler_ops, p_collab)
+        if k == len(ruled):
+            break
+        c, j = int(ruled[k]), int(ruler[k])
         name = CAST[j].name
-        if rng.random() < base_rate[k] * (1.0 + against[group[k]]) * ruler_ops[k]:
+        if hit == 0:
             cell = _community_cell(model, c, j)
             if cell is not None:
                 size = min(int(rng.geometric(1.0 / e.massacre_size)), e.massacre_cap)
                 why = "tax refusal" if refusal[k] >= militia_support[k] else "support for a militia"
-                kill_civilians(model, name, cell, group[k], size,
+                kill_civilians(model, name, cell, int(groups[k]), size,
                                notes=f"reprisal massacre by {name} after {why}")
-                against = _against_fulani(model).tolist()
-        if rng.random() < p_collab[k]:
-            cell = _community_cell(model, c, j)
-            if cell is not None:
-                kind = ev.ABDUCTION if rng.random() < 0.5 else ev.CIVILIAN_ATTACK
-                kill_civilians(model, name, cell, group[k], int(rng.geometric(0.25)),
-                               notes=f"{name} punishes suspected informers", kind=kind)
-                against = _against_fulani(model).tolist()
+                against = _against_fulani(model)
+            collab = True  # the same community's second draw
+            continue
+        cell = _community_cell(model, c, j)
+        if cell is not None:
+            kind = ev.ABDUCTION if rng.random() < 0.5 else ev.CIVILIAN_ATTACK
+            kill_civilians(model, name, cell, int(groups[k]), int(rng.geometric(0.25)),
+                           notes=f"{name} punishes suspected informers", kind=kind)
+            against = _against_fulani(model)
+        k, collab = k + 1, False
 
 
 def _militia_reprisals(model) -> None:
     e = model.params.escalation
 
-    def odds() -> dict[str, float]:
-        # by militia: its people's polarisation against the Fulani
+    def odds() -> np.ndarray:
+        # by actor (militias only): its people's polarisation against the Fulani
         polar = np.where(_BASE_MASK[_MILITIAS], _against_fulani(model)[None, :], -np.inf).max(axis=1)
-        return dict(zip(MILITIA_NAMES, (e.militia_reprisal_rate * np.minimum(polar, 1.0)).tolist()))
+        out = np.zeros(len(CAST))
+        out[_MILITIAS] = e.militia_reprisal_rate * np.minimum(polar, 1.0)
+        return out
 
     p_reprisal = odds()
-    for u in model.unit_list():
-        if u.faction not in p_reprisal or u.manpower <= 0:
-            continue
-        if model.rng.random() >= p_reprisal[u.faction]:
-            continue
+    units = model.unit_list()
+    actor = np.array([u.actor for u in units], dtype=np.int64)
+    men = np.array([u.manpower for u in units], dtype=np.int64)  # killing civilians changes no unit
+    source = uniform_source(model.rng)  # the draws that kill nobody run in a kernel
+    k = -1
+    while True:
+        k = kernels.next_draw_below(*source, k + 1, actor, men, p_reprisal, _IS_MILITIA)
+        if k == len(units):
+            break
+        u = units[k]
         r, c = u.pos
         fulani = model.pop[FULANI_IDX, r, c]
         if fulani.sum() < 1:

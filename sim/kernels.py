@@ -4,8 +4,10 @@ Each kernel computes exactly what the numpy/scipy expression named in its
 docstring computes, only without the whole-grid temporaries: most fields the
 step reads are sums over a few hundred units (sparse points) or are needed only
 at the cells units can reach. Floating-point results equal the array versions
-up to summation order. Kernels take and fill arrays; they hold no state and
-draw no random numbers, so the model's random stream is unchanged by them.
+up to summation order. Kernels take and fill arrays and hold no state. Only
+the ``next_*`` kernels draw random numbers: the uniforms ``Generator.random()``
+would draw, one by one from the model's own generator through numpy's
+``next_double`` (:func:`sim.draws.uniform_source`), so the stream is unchanged.
 
 Compiled on first use and cached next to this file (``cache=True``); a cold
 cache costs a few seconds once per machine.
@@ -16,7 +18,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
+from llvmlite import ir
+from numba import njit, types
+from numba.extending import intrinsic
 
 
 @njit(cache=True, inline="always")
@@ -46,13 +50,16 @@ def stamp_gaussian(out, layer, rows, cols, weights, kernel):
     """
     _, H, W = out.shape
     R = (len(kernel) - 1) // 2
+    reflected = np.empty(2 * R + 1, dtype=np.int64)  # a point's columns, reflected once, not once per row
     for k in range(len(rows)):
         a, r, c, w = layer[k], rows[k], cols[k], weights[k]
+        for j in range(-R, R + 1):
+            reflected[j + R] = _reflect(c + j, W)
         for i in range(-R, R + 1):
             rr = _reflect(r + i, H)
             wi = w * kernel[i + R]
-            for j in range(-R, R + 1):
-                out[a, rr, _reflect(c + j, W)] += wi * kernel[j + R]
+            for j in range(2 * R + 1):
+                out[a, rr, reflected[j]] += wi * kernel[j]
 
 
 @njit(cache=True)
@@ -255,6 +262,26 @@ def window_sums(rows, cols, layer, half, total, share, sympathy, presence):
 
 
 @njit(cache=True)
+def control_totals(control_flat, area_flat, pop_flat, n_actors):
+    """Area and residents controlled by each actor: ``np.bincount(control + 1, weights=area,
+    minlength=n_actors + 1)[1:]`` and the same with weights ``pop.sum(axis=0)`` (each cell's
+    residents added group by group), cells in order."""
+    E, N = pop_flat.shape
+    area = np.zeros(n_actors)
+    ruled = np.zeros(n_actors)
+    for n in range(N):
+        a = control_flat[n]
+        if a < 0:
+            continue
+        total = 0.0
+        for e in range(E):
+            total += pop_flat[e, n]
+        area[a] += area_flat[n]
+        ruled[a] += total
+    return area, ruled
+
+
+@njit(cache=True)
 def refresh_residents(pop_flat, groups, cells, indptr, data, community_population):
     """Point the community x cell matrix's ``data`` at the current population and total each row."""
     for c in range(len(indptr) - 1):
@@ -345,7 +372,9 @@ def flee(pop_flat, comm_id, fear, danger_flat, flee_rate, region, n_regions):
     total = 0.0
     push = np.empty(N)
     for cell in range(N):
-        push[cell] = 0.3 + (1.0 - math.exp(-danger_flat[cell] / 10.0))
+        # most cells have seen no violence: exp(-0 / 10) is exactly 1 and their push exactly 0.3
+        danger = danger_flat[cell]
+        push[cell] = 0.3 + (1.0 - math.exp(-danger / 10.0)) if danger != 0.0 else 0.3
     for e in range(E):
         for cell in range(N):
             c = comm_id[e, cell]
@@ -387,23 +416,114 @@ def neighbour_pairs(rows, cols, actor, can_fight, seeks):
 
 @njit(cache=True)
 def pair_overlaps(share_flat, first, second):
-    """For each actor pair, the sum over cells of the smaller share over the sum of the larger."""
+    """For each actor pair, the sum over cells of the smaller share over the sum of the larger
+    (0 where the larger sums to 1e-9 or less); each sum adds the cells in order."""
     P = len(first)
     N = share_flat.shape[1]
-    out = np.zeros(P)
-    for p in range(P):  # pair by pair, so both layers are read in order; each sum still runs over cells in order
-        x_layer, y_layer = share_flat[first[p]], share_flat[second[p]]
-        lo = 0.0
-        hi = 0.0
+    lo = np.zeros(P)
+    hi = np.zeros(P)
+    p = 0
+    # four pairs at once: eight independent running sums hide the latency of each addition
+    # (the if/else selects are the branches this kernel always took, written so LLVM need not branch)
+    while p + 4 <= P:
+        x0, y0 = share_flat[first[p]], share_flat[second[p]]
+        x1, y1 = share_flat[first[p + 1]], share_flat[second[p + 1]]
+        x2, y2 = share_flat[first[p + 2]], share_flat[second[p + 2]]
+        x3, y3 = share_flat[first[p + 3]], share_flat[second[p + 3]]
+        lo0 = hi0 = lo1 = hi1 = lo2 = hi2 = lo3 = hi3 = 0.0
         for cell in range(N):
-            x = x_layer[cell]
-            y = y_layer[cell]
-            if x < y:
-                lo += x
-                hi += y
-            else:
-                lo += y
-                hi += x
-        if hi > 1e-9:
-            out[p] = lo / hi
+            a, b = x0[cell], y0[cell]
+            lo0 += a if a < b else b
+            hi0 += b if a < b else a
+            a, b = x1[cell], y1[cell]
+            lo1 += a if a < b else b
+            hi1 += b if a < b else a
+            a, b = x2[cell], y2[cell]
+            lo2 += a if a < b else b
+            hi2 += b if a < b else a
+            a, b = x3[cell], y3[cell]
+            lo3 += a if a < b else b
+            hi3 += b if a < b else a
+        lo[p], lo[p + 1], lo[p + 2], lo[p + 3] = lo0, lo1, lo2, lo3
+        hi[p], hi[p + 1], hi[p + 2], hi[p + 3] = hi0, hi1, hi2, hi3
+        p += 4
+    for q in range(p, P):
+        x_layer, y_layer = share_flat[first[q]], share_flat[second[q]]
+        small = large = 0.0
+        for cell in range(N):
+            a, b = x_layer[cell], y_layer[cell]
+            small += a if a < b else b
+            large += b if a < b else a
+        lo[q], hi[q] = small, large
+    out = np.zeros(P)
+    for q in range(P):
+        if hi[q] > 1e-9:
+            out[q] = lo[q] / hi[q]
     return out
+
+
+@intrinsic
+def _next_double(typingctx, function, state):
+    """Call the C function at address ``function`` (a bit generator's ``double next_double(void *)``)
+    on the state at address ``state``; both are plain integers, so kernels using it can be cached."""
+    def codegen(context, builder, signature, args):
+        void_p = ir.IntType(8).as_pointer()
+        fnty = ir.FunctionType(ir.DoubleType(), [void_p])
+        fn = builder.inttoptr(args[0], fnty.as_pointer())
+        return builder.call(fn, [builder.inttoptr(args[1], void_p)])
+    return types.float64(types.intp, types.intp), codegen
+
+
+@njit(cache=True)
+def next_clash(next_double, state, start, first, second, men, by_size, grow, engagement, fixed):
+    """The first pair from ``start`` on that clashes, or ``len(first)``: for each pair ``k`` whose two
+    units (``first[k]``, ``second[k]``) both have men, draw ``u = rng.random()`` and stop when
+    ``not u >= hazard``, with hazard ``grow[min(men)] * engagement[k]`` where ``by_size[k]`` and
+    ``fixed[k]`` elsewhere. ``next_double``/``state`` come from :func:`sim.draws.uniform_source`,
+    so the uniforms and the generator's state after them are those of ``rng.random()`` calls.
+    """
+    for k in range(start, len(first)):
+        men_u, men_v = men[first[k]], men[second[k]]
+        if men_u <= 0 or men_v <= 0:
+            continue
+        if by_size[k]:
+            hazard = grow[min(men_u, men_v)] * engagement[k]
+        else:
+            hazard = fixed[k]
+        if not _next_double(next_double, state) >= hazard:
+            return k
+    return len(first)
+
+
+@njit(cache=True)
+def next_reprisal(next_double, state, start, collab_first, base_rate, against, group, ruler_ops, p_collab):
+    """The next ruler reprisal from community ``start`` on, as (community, 0) for a massacre or
+    (community, 1) for a killing of informers, or (len(base_rate), 0) for none. Each community ``k``
+    draws ``u = rng.random()`` for a massacre, when ``u < base_rate[k] * (1 + against[group[k]])
+    * ruler_ops[k]``, then another for a killing, when ``u < p_collab[k]``; with ``collab_first``
+    community ``start`` draws only the second. Uniforms as in :func:`next_clash`."""
+    k = start
+    if collab_first:
+        if _next_double(next_double, state) < p_collab[k]:
+            return k, 1
+        k += 1
+    while k < len(base_rate):
+        if _next_double(next_double, state) < base_rate[k] * (1.0 + against[group[k]]) * ruler_ops[k]:
+            return k, 0
+        if _next_double(next_double, state) < p_collab[k]:
+            return k, 1
+        k += 1
+    return len(base_rate), 0
+
+
+@njit(cache=True)
+def next_draw_below(next_double, state, start, actor, men, p_by_actor, draws):
+    """The first unit from ``start`` on whose draw ``u = rng.random()`` passes ``not u >= p_by_actor[actor]``,
+    or ``len(actor)``; only units with men and an actor flagged in ``draws`` draw. Uniforms as in
+    :func:`next_clash`."""
+    for k in range(start, len(actor)):
+        if not draws[actor[k]] or men[k] <= 0:
+            continue
+        if not _next_double(next_double, state) >= p_by_actor[actor[k]]:
+            return k
+    return len(actor)

@@ -339,18 +339,16 @@ class LiptakoModel(mesa.Model):
         return self._relation_rows
 
     def record(self):
-        w = self.world
-        total_pop = self.pop.sum(axis=0)
         pop_c = self.community_population
         pop_all = max(pop_c.sum(), 1.0)
-        area = np.bincount(self.control.ravel() + 1, weights=w.area_km2.ravel(), minlength=N_ACTORS + 1)[1:]
-        ruled = np.bincount(self.control.ravel() + 1, weights=total_pop.ravel(), minlength=N_ACTORS + 1)[1:]
+        area, ruled = kernels.control_totals(self.control.ravel(), self.world.area_km2.ravel(),
+                                             self.pop.reshape(N_GROUPS, -1), N_ACTORS)
         support = pop_c @ self.support / pop_all
         manpower = manpower_by_actor(self.unit_list(), N_ACTORS)
         facs = [self.factions[a.name] for a in CAST]
         self._series.append((self.date.isoformat(), area, ruled, manpower, support,
                              np.array([f.treasury for f in facs]), np.array([f.strain for f in facs]),
-                             np.array([f.town_focus.max() for f in facs])))
+                             np.stack([f.town_focus for f in facs]).max(axis=1)))
         book = self.relations
         self._relation_series.append((self.date.isoformat(), book.matrix.copy(), book.hostility.copy(),
                                       book.desire.copy()))

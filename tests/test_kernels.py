@@ -109,6 +109,27 @@ def test_refresh_residents_follows_population():
     np.testing.assert_allclose(totals, np.asarray(R.sum(axis=1)).ravel())
 
 
+def test_flee_equals_array_expression():
+    rng = np.random.default_rng(9)
+    E, N, regions = 4, 60, 3
+    region = rng.integers(0, regions, N)
+    comm_id = np.where(rng.random((E, N)) < 0.6, np.arange(E)[:, None] * regions + region[None, :], -1).astype(np.int32)
+    pop = rng.uniform(0, 1000, (E, N))
+    pop[0, :5] = 0.0  # empty cells move nobody
+    fear = rng.random(E * regions)
+    fear[1] = 0.0
+    danger = np.where(rng.random(N) < 0.5, 0.0, rng.uniform(0, 30, N))  # most cells have seen no violence
+    frac = np.where(comm_id >= 0, np.clip(0.4 * fear[np.maximum(comm_id, 0)] * (0.3 + 1 - np.exp(-danger / 10)), 0, 0.5), 0)
+    moved = pop * frac
+    out = pop.copy()
+    by_region, total = kernels.flee(out, comm_id, fear, danger, 0.4, region, regions)
+    np.testing.assert_allclose(out, pop - moved, rtol=1e-12)
+    expected = np.zeros((E, regions))
+    np.add.at(expected, (np.repeat(np.arange(E), N), np.tile(region, E)), moved.ravel())
+    np.testing.assert_allclose(by_region, expected, rtol=1e-12)
+    assert np.isclose(total, moved.sum(), rtol=1e-12)
+
+
 def test_pair_overlaps():
     rng = np.random.default_rng(7)
     share = rng.random((4, 50))
@@ -118,6 +139,18 @@ def test_pair_overlaps():
     expected[3] = 0.0 if np.maximum(share[2], share[3]).sum() <= 1e-9 else expected[3]
     np.testing.assert_allclose(kernels.pair_overlaps(share, first, second), expected)
     assert kernels.pair_overlaps(np.zeros((2, 5)), np.array([0]), np.array([1]))[0] == 0.0
+
+
+def test_pair_overlaps_any_number_of_pairs():
+    rng = np.random.default_rng(8)
+    share = rng.random((6, 70)) * (rng.random((6, 70)) < 0.5)
+    share[4] = 0.0
+    for P in range(10):  # blocks of four pairs and the rest
+        first, second = rng.integers(0, 6, P), rng.integers(0, 6, P)
+        big = np.maximum(share[first], share[second]).sum(axis=1)
+        small = np.minimum(share[first], share[second]).sum(axis=1)
+        expected = np.where(big > 1e-9, small / np.where(big > 1e-9, big, 1.0), 0.0)
+        np.testing.assert_allclose(kernels.pair_overlaps(share, first, second), expected, rtol=1e-12)
 
 
 def test_neighbour_pairs_finds_adjacent_enemies_only():
@@ -147,3 +180,90 @@ def test_influence_and_control_classifies_cells():
     assert contested.tolist() == [False, True, False, False]
     np.testing.assert_allclose(share[:, 0], [4.0 / 5.5, 0.0, 0.0])
     np.testing.assert_allclose(share.sum(axis=0), smoothed.sum(axis=0) / (smoothed.sum(axis=0) + 1.5))
+
+
+def test_next_clash_draws_as_generator_random():
+    from sim.draws import uniform_source
+
+    for seed in range(50):
+        g = np.random.default_rng(seed)
+        n_units, n_pairs = int(g.integers(2, 30)), int(g.integers(0, 80))
+        first, second = g.integers(0, n_units, n_pairs), g.integers(0, n_units, n_pairs)
+        men = np.where(g.random(n_units) < 0.2, 0, g.integers(1, 400, n_units))
+        by_size = g.random(n_pairs) < 0.7
+        grow = 1.0 - np.exp(-0.4 * np.arange(men.max() + 1) / 100.0)
+        pair_ops, fixed = g.random(n_pairs), g.random(n_pairs) * 0.3
+        ours, numpys = np.random.default_rng(seed + 1000), np.random.default_rng(seed + 1000)
+        start = int(g.integers(0, n_pairs + 1))
+        k = kernels.next_clash(*uniform_source(ours), start, first, second, men, by_size, grow, pair_ops, fixed)
+        expected = n_pairs
+        for p in range(start, n_pairs):  # the loop it replaces
+            men_u, men_v = men[first[p]], men[second[p]]
+            if men_u <= 0 or men_v <= 0:
+                continue
+            hazard = grow[min(men_u, men_v)] * pair_ops[p] if by_size[p] else fixed[p]
+            if numpys.random() < hazard:
+                expected = p
+                break
+        assert k == expected
+        assert ours.bit_generator.state == numpys.bit_generator.state
+        assert ours.random() == numpys.random()  # and the generator goes on from the same place
+
+
+def test_next_reprisal_draws_as_generator_random():
+    from sim.draws import uniform_source
+
+    for seed in range(50):
+        g = np.random.default_rng(seed)
+        n, groups = int(g.integers(0, 40)), 5
+        base_rate, against = g.random(n) * 0.2, g.random(groups)
+        group, ruler_ops, p_collab = g.integers(0, groups, n), g.random(n), g.random(n) * 0.2
+        start = int(g.integers(0, n + 1))
+        collab_first = bool(g.random() < 0.5) and start < n
+        ours, numpys = np.random.default_rng(seed + 1000), np.random.default_rng(seed + 1000)
+        got = kernels.next_reprisal(*uniform_source(ours), start, collab_first, base_rate, against, group, ruler_ops,
+                                    p_collab)
+        expected = (n, 0)
+        for k in range(start, n):  # the loop it replaces
+            massacre_draw = not (collab_first and k == start)
+            if massacre_draw and numpys.random() < base_rate[k] * (1.0 + against[group[k]]) * ruler_ops[k]:
+                expected = (k, 0)
+                break
+            if numpys.random() < p_collab[k]:
+                expected = (k, 1)
+                break
+        assert tuple(got) == expected
+        assert ours.bit_generator.state == numpys.bit_generator.state
+
+
+def test_next_draw_below_draws_as_generator_random():
+    from sim.draws import uniform_source
+
+    for seed in range(50):
+        g = np.random.default_rng(seed)
+        n = int(g.integers(0, 60))
+        actor, men = g.integers(0, 6, n), np.where(g.random(n) < 0.2, 0, g.integers(1, 300, n))
+        p, draws = g.random(6) * 0.3, g.random(6) < 0.6
+        start = int(g.integers(0, n + 1))
+        ours, numpys = np.random.default_rng(seed + 1000), np.random.default_rng(seed + 1000)
+        got = kernels.next_draw_below(*uniform_source(ours), start, actor, men, p, draws)
+        expected = n
+        for k in range(start, n):  # the loop it replaces
+            if not draws[actor[k]] or men[k] <= 0:
+                continue
+            if numpys.random() < p[actor[k]]:
+                expected = k
+                break
+        assert got == expected
+        assert ours.bit_generator.state == numpys.bit_generator.state
+
+
+def test_control_totals_equal_bincounts():
+    rng = np.random.default_rng(11)
+    E, N, A = 13, 500, 7
+    pop = rng.uniform(0, 1e4, (E, N)) * (rng.random((E, N)) < 0.4)
+    area, control = rng.uniform(50, 150, N), rng.integers(-1, A, N)
+    got_area, got_ruled = kernels.control_totals(control, area, pop, A)
+    # the same sums in the same order, so equal to the last bit
+    np.testing.assert_array_equal(got_area, np.bincount(control + 1, weights=area, minlength=A + 1)[1:])
+    np.testing.assert_array_equal(got_ruled, np.bincount(control + 1, weights=pop.sum(axis=0), minlength=A + 1)[1:])
