@@ -43,6 +43,9 @@ Assumptions of this module (after GeoContest's grim trigger, Cederman):
 - Incidents (clashes outside war) are rarer in a truce or pact: their hazard
   uses H - D there, so a truce both sides want stops clashes on all fronts, as
   the May 2022 one did.
+- Two jihadist groups at war seek a share H / (H + D) of the engagements their
+  war would otherwise bring (``will_to_fight``): the war wears itself down as
+  losses accumulate, as the JNIM-ISGS war did after 2020.
 """
 
 from __future__ import annotations
