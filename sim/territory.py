@@ -35,10 +35,11 @@ Assumptions of this module:
   for the nearest unit of a rival jihadist group at war within ``offensive_range`` cells if its manpower
   is at least ``superiority_ratio`` times the target's.
 - A group that campaigns (the scenario's ``campaigns``; JNIM in the baseline) commits
-  ``campaign_share`` of its units, the strongest companies, to its war on a rival jihadist group
-  (seed 000: al-Qaeda's leadership ordered JNIM to eradicate ISGS in 2020; JNIM attacked ISGS-held
-  towns such as Ndaki): with probability ops_factor each step, a committed unit heads for the
-  nearest rival unit it outmatches, however far. Seed 000 documents no such order for ISGS, whose
+  ``campaign_share`` of its units, the strongest companies apart from each region's strongest (which
+  keeps the region: JNIM held Burkina's Est and Nord and grew into the Cascades while it fought ISGS),
+  to its war on a rival jihadist group (seed 000: al-Qaeda's leadership ordered JNIM to eradicate
+  ISGS in 2020; JNIM attacked ISGS-held towns such as Ndaki): with probability ops_factor x the will
+  to fight each step, a committed unit heads for the nearest rival unit it outmatches, however far. Seed 000 documents no such order for ISGS, whose
   units fight JNIM only through the ordinary offensives.
 - Two units of actors at war that are within one cell clash with a hazard that
   grows with the smaller force; the stronger side tends to win (strength =
@@ -307,7 +308,12 @@ def _campaign_goals(model, faction, mine, rivals, committed, owner, men, pos, wi
     nearest rival unit it outmatches, at any distance, unless its funding or the group's ``will`` to
     fight that rival (:meth:`RelationBook.will_to_fight`) fails it this step."""
     p = model.params.territory
-    front = np.argsort(-men[mine], kind="stable")[:committed]
+    by_strength = np.argsort(-men[mine], kind="stable")
+    region = model.world.region[pos[mine[by_strength], 0], pos[mine[by_strength], 1]]
+    _, garrisons = np.unique(region, return_index=True)  # each region's strongest company stays to hold it
+    spare = np.ones(len(by_strength), dtype=bool)
+    spare[garrisons] = False
+    front = by_strength[spare][:committed]
     dist = np.abs(pos[mine[front], None, :] - pos[None, rivals, :]).max(axis=2)
     beatable = men[mine[front], None] >= p.superiority_ratio * men[None, rivals]
     dist = np.where(beatable, dist, np.iinfo(dist.dtype).max)

@@ -176,29 +176,37 @@ def test_offensives_go_after_a_rival_jihadist_before_a_nearer_militia(make_toy):
 
 
 def test_a_campaign_sends_the_strongest_companies_after_the_nearest_rival_they_outmatch(make_toy):
-    """At war, a campaigning group's campaign_share of units, its strongest, head for the nearest rival
-    unit they outmatch, beyond the range of ordinary offensives; none in a truce, without a campaign
-    share, or for a group that does not campaign (seed 000: al-Qaeda's 2020 order to eradicate ISGS;
-    JNIM's offensive on Ndaki)."""
+    """At war, a campaigning group's campaign_share of units, its strongest apart from each region's
+    strongest company (which keeps the region), head for the nearest rival unit they outmatch, beyond
+    the range of ordinary offensives; none in a truce, without a campaign share, or for a group that
+    does not campaign (seed 000: al-Qaeda's 2020 order to eradicate ISGS; JNIM's offensive on Ndaki,
+    while it kept its hold on Burkina's regions)."""
     from sim.relations import TRUCE, WAR
 
+    forces = [{"actor": "JNIM", "near": "Midpost", "manpower": 150, "count": 3, "ethnic": {"fulani": 1.0}},
+              {"actor": "ISGS", "near": "Southpost", "manpower": 150, "count": 2, "ethnic": {"fulani": 1.0}}]
+
     def goals(share, state=WAR, isgs_campaigns=False):
-        m = make_toy(mechanisms={"territory": {"offensive_rate": 0.0, "offensive_range": 2, "campaign_share": share}})
+        m = make_toy(forces=forces,
+                     mechanisms={"territory": {"offensive_rate": 0.0, "offensive_range": 2, "campaign_share": share}})
         m.factions["JNIM"].campaigns = True
         m.factions["ISGS"].campaigns = isgs_campaigns
         m.relations.set_state(JNIM, ISGS, state, "test")
-        big, small = m.units_of("JNIM")
+        garrison, big, small = m.units_of("JNIM")
         strong, weak = m.units_of("ISGS")
-        big.pos, big.manpower = (0, 0), 400
-        small.pos, small.manpower = (0, 1), 100
-        strong.pos, strong.manpower = (6, 0), 1000  # nearer than the weak one, but too strong for JNIM
-        weak.pos, weak.manpower = (10, 0), 100
-        return {k: tuple(map(int, g)) for k, g in _goals(m, [big, small, strong, weak]).items()}
+        for unit, pos, men in ((garrison, (0, 0), 600), (big, (0, 1), 400), (small, (0, 2), 100),
+                               (strong, (6, 0), 1000),  # nearer than the weak one, but too strong for JNIM
+                               (weak, (10, 0), 100)):
+            unit.pos, unit.manpower = pos, men
+        assert len({int(m.world.region[u.pos]) for u in (garrison, big, small, strong, weak)}) == 1
+        return {k: tuple(map(int, g)) for k, g in _goals(m, [garrison, big, small, strong, weak]).items()}
 
-    # one of two companies: JNIM's 400 go for the weak ISGS company, past the strong one
-    assert goals(0.5) == {0: (10, 0)}
-    # a campaigning ISGS sends its 1,000 after the first JNIM company it outmatches
-    assert goals(0.5, isgs_campaigns=True) == {0: (10, 0), 2: (0, 0)}
+    # one company of three: the 400, not the region's 600, go for the weak ISGS company past the strong one
+    assert goals(0.2) == {1: (10, 0)}
+    # every company but the region's strongest
+    assert goals(1.0) == {1: (10, 0), 2: (10, 0)}
+    # a campaigning ISGS keeps its 1,000 and sends its 100 after the JNIM company it outmatches
+    assert goals(0.2, isgs_campaigns=True) == {1: (10, 0), 4: (0, 2)}
     assert goals(0.0) == {}
     assert goals(0.5, TRUCE) == {}
 
