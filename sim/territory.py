@@ -39,8 +39,9 @@ Assumptions of this module:
   keeps the region: JNIM held Burkina's Est and Nord and grew into the Cascades while it fought ISGS),
   to its war on a rival jihadist group (seed 000: al-Qaeda's leadership ordered JNIM to eradicate
   ISGS in 2020; JNIM attacked ISGS-held towns such as Ndaki): with probability ops_factor x the will
-  to fight each step, a committed unit heads for the nearest rival unit it outmatches, however far. Seed 000 documents no such order for ISGS, whose
-  units fight JNIM only through the ordinary offensives.
+  to fight each step, a committed unit heads for the nearest rival unit it outmatches, however far.
+  Seed 000 documents no such order for ISGS, whose units fight JNIM only through the ordinary
+  offensives.
 - Two units of actors at war that are within one cell clash with a hazard that
   grows with the smaller force; the stronger side tends to win (strength =
   manpower x quality x momentum x leadership x infiltration bonus; quality 1
@@ -303,10 +304,10 @@ def _offensive_goals(model, owner, men, pos) -> dict[int, tuple[int, int]]:
 
 
 def _campaign_goals(model, faction, mine, rivals, committed, owner, men, pos, will) -> dict[int, tuple[int, int]]:
-    """Goals of the ``committed`` strongest units of ``faction`` in its war on the rival jihadist
-    units ``rivals`` (indices into ``owner``, ``men`` and ``pos``, as are ``mine``): each heads for the
-    nearest rival unit it outmatches, at any distance, unless its funding or the group's ``will`` to
-    fight that rival (:meth:`RelationBook.will_to_fight`) fails it this step."""
+    """Goals of the ``committed`` strongest units of ``faction``, each region's strongest excepted, in
+    its war on the rival jihadist units ``rivals`` (indices into ``owner``, ``men`` and ``pos``, as are
+    ``mine``): each heads for the nearest rival unit it outmatches, at any distance, unless its funding
+    or the group's ``will`` to fight that rival (:meth:`RelationBook.will_to_fight`) fails it this step."""
     p = model.params.territory
     by_strength = np.argsort(-men[mine], kind="stable")
     region = model.world.region[pos[mine[by_strength], 0], pos[mine[by_strength], 1]]
@@ -387,8 +388,9 @@ def resolve_clashes(model) -> None:
                      * pair_ops)
     clash = war & ~town_raid
     men = np.array([u.manpower for u in units], dtype=np.int64)  # kept in step with the fights
-    # a clash's hazard before ops, by the smaller force: fights only lower manpower, so sizes up to
-    # today's largest cover the phase (np.exp gives each size the value it gives it alone)
+    # a clash's hazard before the pair's engagement (ops x will to fight), by the smaller force: fights
+    # only lower manpower, so sizes up to today's largest cover the phase (np.exp gives each size the
+    # value it gives it alone)
     grow = 1.0 - np.exp(-p.clash_rate * np.arange(men.max() + 1) / 100.0)
     source = uniform_source(model.rng)
     k = -1
