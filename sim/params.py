@@ -292,7 +292,7 @@ class TerritoryParams(Frozen):
     offensive_rate: float = prob(0.3, 0.05, 0.8, f"{S000}: offensives such as Ndaki 2020", "per unit-step")
     campaign_share: float = prob(
         0.05, 0.0, 0.3, f"assumption; {S000}: al-Qaeda ordered JNIM to eradicate ISGS in 2020, JNIM's Ndaki offensive",
-        "share of a campaigning group's units, its strongest, committed to the war on a rival jihadist group")
+        "share of a campaigning group's units, its strongest apart from each region's strongest, committed to the war on a rival jihadist group")
     superiority_ratio: float = pos(0.8, 0.5, 2.0, "GeoContest (Cederman): attack only with local superiority", "own/target manpower")
     home_tether: float = pos(0.08, 0.0, 0.3, "assumption: katibas are local", "score per cell from home")
     core_ultimatum: float = pos(3.0, 0.0, 10.0, f"{S001}: the Macina tolerates no other group", "attraction to rivals in the core")
