@@ -422,32 +422,7 @@ def pair_overlaps(share_flat, first, second):
     N = share_flat.shape[1]
     lo = np.zeros(P)
     hi = np.zeros(P)
-    p = 0
-    # four pairs at once: eight independent running sums hide the latency of each addition
-    # (the if/else selects are the branches this kernel always took, written so LLVM need not branch)
-    while p + 4 <= P:
-        x0, y0 = share_flat[first[p]], share_flat[second[p]]
-        x1, y1 = share_flat[first[p + 1]], share_flat[second[p + 1]]
-        x2, y2 = share_flat[first[p + 2]], share_flat[second[p + 2]]
-        x3, y3 = share_flat[first[p + 3]], share_flat[second[p + 3]]
-        lo0 = hi0 = lo1 = hi1 = lo2 = hi2 = lo3 = hi3 = 0.0
-        for cell in range(N):
-            a, b = x0[cell], y0[cell]
-            lo0 += a if a < b else b
-            hi0 += b if a < b else a
-            a, b = x1[cell], y1[cell]
-            lo1 += a if a < b else b
-            hi1 += b if a < b else a
-            a, b = x2[cell], y2[cell]
-            lo2 += a if a < b else b
-            hi2 += b if a < b else a
-            a, b = x3[cell], y3[cell]
-            lo3 += a if a < b else b
-            hi3 += b if a < b else a
-        lo[p], lo[p + 1], lo[p + 2], lo[p + 3] = lo0, lo1, lo2, lo3
-        hi[p], hi[p + 1], hi[p + 2], hi[p + 3] = hi0, hi1, hi2, hi3
-        p += 4
-    for q in range(p, P):
+    for q in range(P):
         x_layer, y_layer = share_flat[first[q]], share_flat[second[q]]
         small = large = 0.0
         for cell in range(N):
