@@ -21,7 +21,9 @@ Assumptions of this module:
   central ties, leadership, momentum, infiltration, strain, the unit's Fulani
   share times its own group's truces and pacts with militias (each counting
   0.5 plus the militia's people's polarisation against the Fulani, capped at
-  1), and the caste tension of the Fulani community where it stands.
+  1, times the share of the militia's people living in the unit's admin-1
+  region: the betrayal is felt where that militia's people are the unit's
+  neighbours), and the caste tension of the Fulani community where it stands.
 - Fighters leave in a trickle: Binomial(manpower, trickle_rate x pull) join the
   rival's nearest unit. Loyalty erodes with pull and recovers slowly; a unit
   whose loyalty falls below ``whole_unit_threshold`` changes sides whole.
@@ -42,9 +44,11 @@ FULANI_IDX = sorted(FULANI_GROUPS)
 _MILITIA_BASES = [(a.name, [ETHNIC_GROUPS.index(g) for g in a.base]) for a in CAST if a.kind == "militia"]
 
 
-def pull_logit(model, unit, own, rival, pacts: float | None = None) -> float:
+def pull_logit(model, unit, own, rival, pacts: np.ndarray | None = None) -> float:
     """Logit of the pull a unit of ``own`` feels toward ``rival`` (both Faction agents);
     ``pacts`` is :func:`hostile_pacts` of ``own`` when the caller already has it."""
+    if pacts is None:
+        pacts = hostile_pacts(model, own.name)
     d = model.params.defection
     so, sr = own.strategy, rival.strategy
     fulani = unit.fulani_share
@@ -52,7 +56,7 @@ def pull_logit(model, unit, own, rival, pacts: float | None = None) -> float:
         d.base_pull
         + d.loot_weight * (sr.loot_share - so.loot_share)
         + d.tax_weight * (so.tax_rate - sr.tax_rate)
-        + d.pact_weight * fulani * (hostile_pacts(model, own.name) if pacts is None else pacts)
+        + d.pact_weight * fulani * pacts[model.world.region[unit.pos]]
         + d.caste_weight * fulani * local_caste_tension(model, unit)
         + d.sharia_weight * unit.hardline * (sr.sharia_pace - so.sharia_pace)
         + d.central_weight * (rival.central_pull - own.central_pull)
@@ -63,13 +67,19 @@ def pull_logit(model, unit, own, rival, pacts: float | None = None) -> float:
     )
 
 
-def hostile_pacts(model, name: str) -> float:
-    """Sum over militias at truce or pact with ``name`` of their base's polarisation against the Fulani."""
-    total = 0.0
+def hostile_pacts(model, name: str) -> np.ndarray:
+    """By admin-1 region: the sum over militias at truce or pact with ``name`` of their base's
+    polarisation against the Fulani, each weighted by the share of the militia's people who live in
+    that region. Fulani fighters resent a pact with the militia that preys on their own neighbours
+    (seed 000: the Dogon and Bambara pacts drove Katiba Macina's Fulani to ISGS), not one far away."""
+    w = model.world
+    total = np.zeros(len(w.region_names))
     for militia, base in _MILITIA_BASES:
         if model.relations.state(name, militia) not in ("truce", "pact"):
             continue
-        total += 0.5 + min(model.polarisation[np.ix_(base, FULANI_IDX)].max(), 1.0)
+        people = np.bincount(w.region.ravel(), model.pop[base].sum(axis=0).ravel(), minlength=len(total))
+        where = people / people.sum() if people.sum() > 0 else people
+        total += (0.5 + min(model.polarisation[np.ix_(base, FULANI_IDX)].max(), 1.0)) * where
     return total
 
 

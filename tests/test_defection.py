@@ -49,6 +49,23 @@ def test_pull_rises_with_each_documented_driver(make_toy):
     assert defection.pull_logit(m, unit, own, rival) > soft  # hardliners leave a lax group
 
 
+def test_a_pact_alienates_fulani_fighters_only_where_the_militias_people_live(make_toy):
+    # the toy's Dogon live in Mopti (west), none in Tillaberi (east)
+    m = make_toy(forces=SIDE_BY_SIDE, relations=TRUCE)
+    unit = next(u for u in m.units if u.faction == "JNIM")
+    own, rival = m.factions["JNIM"], m.factions["ISGS"]
+    west, east = unit.pos, m.world.town_cells[m.world.town_names.index("Eastville")]
+    before = {}
+    for name, cell in (("west", west), ("east", east)):
+        unit.pos = tuple(int(x) for x in cell)
+        before[name] = defection.pull_logit(m, unit, own, rival)
+    m.relations.set_state(JNIM, INDEX["Dan Na Ambassagou"], 4, "test pact")
+    unit.pos = tuple(int(x) for x in east)
+    assert defection.pull_logit(m, unit, own, rival) == before["east"]
+    unit.pos = west
+    assert defection.pull_logit(m, unit, own, rival) > before["west"] + 0.5
+
+
 def test_central_pull_drives_net_defection_toward_isgs(make_toy):
     _, calm = _flows(make_toy, ISGS={"central_pull": 0.0})
     _, pulled = _flows(make_toy, ISGS={"central_pull": 1.0})
