@@ -133,8 +133,9 @@ def civilian_fatalities(events: Iterable[dict], start, end, perpetrator: Actors 
                    if e.get("civilian_targeting") == CIVILIAN_TARGETING and (names is None or e["actor1"] in names)))
 
 
-def net_defections(events: Iterable[dict], source: Actors, target: Actors, start, end) -> int:
-    """Fighters who defected from ``source`` to ``target`` minus those who went the other way.
+def net_defections(events: Iterable[dict], source: Actors, target: Actors, start, end, regions=()) -> int:
+    """Fighters who defected from ``source`` to ``target`` minus those who went the other way,
+    in the admin-1 ``regions`` only when some are given.
 
     Reads the fighter count from the notes of "Change to group/activity" events
     (``"<n> fighters of ... defect to ..."``, ``"whole unit ... (<n> fighters) defects"``),
@@ -143,7 +144,7 @@ def net_defections(events: Iterable[dict], source: Actors, target: Actors, start
     src, dst = acled_names(source), acled_names(target)
     net = 0
     for e in in_period(events, start, end):
-        if e["sub_event_type"] != "Change to group/activity":
+        if e["sub_event_type"] != "Change to group/activity" or (regions and e.get("admin1") not in regions):
             continue
         m = _FIGHTERS.search(e.get("notes", ""))
         if m is None:
@@ -277,16 +278,18 @@ class CivilianFatalitiesMetric(_Period):
 
 
 class NetDefectionsMetric(_Period):
-    """Fighters who defected from ``source`` to ``target`` minus the reverse, in a period."""
+    """Fighters who defected from ``source`` to ``target`` minus the reverse, in a period, optionally
+    only in some admin-1 regions (where the event took place)."""
 
     metric: Literal["net_defections"]
     source: str
     target: str
+    regions: tuple[str, ...] = ()
 
     _a = field_validator("source", "target")(_actor)
 
     def compute(self, result) -> float:
-        return net_defections(result.events, self.source, self.target, self.start, self.end)
+        return net_defections(result.events, self.source, self.target, self.start, self.end, self.regions)
 
 
 class RelationMetric(_Period):

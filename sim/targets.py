@@ -131,11 +131,28 @@ class DifferenceMetric(Frozen):
         return compute(self.left, result) - compute(self.right, result)
 
 
+class ShareMetric(Frozen):
+    """``part`` as a share of ``whole``: e.g. the defectors who left in the Macina among all defectors.
+    0 when ``whole`` is not positive (nothing to share out)."""
+
+    metric: Literal["share"]
+    part: "TargetMetric"
+    whole: "TargetMetric"
+
+    def dates(self) -> tuple[dt.date, ...]:
+        return tuple(self.part.dates()) + tuple(self.whole.dates())
+
+    def compute(self, result) -> float:
+        whole = compute(self.whole, result)
+        return compute(self.part, result) / whole if whole > 0 else 0.0
+
+
 TargetMetric = Annotated[
-    Union[Metric, JointAttackMetric, PeakYearMetric, TownAttackMetric, MassacreMetric, DifferenceMetric],
+    Union[Metric, JointAttackMetric, PeakYearMetric, TownAttackMetric, MassacreMetric, DifferenceMetric, ShareMetric],
     Field(discriminator="metric"),
 ]
 DifferenceMetric.model_rebuild()
+ShareMetric.model_rebuild()
 
 
 def joint_attacks(events, a: str, b: str, start, end) -> int:

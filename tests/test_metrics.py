@@ -60,6 +60,12 @@ def test_net_defections_count_both_directions():
     assert M.net_defections(EVENTS, "JNIM", "ISGS", "2020-06-02", "2020-12-31") == -15
 
 
+def test_net_defections_in_some_regions_only():
+    rows = [dict(e, admin1="Mopti" if "Serma" in e["notes"] else "Sahel") for e in EVENTS]
+    assert M.net_defections(rows, "JNIM", "ISGS", "2020-01-01", "2020-12-31", regions=("Mopti", "Segou")) == 40
+    assert M.net_defections(rows, "JNIM", "ISGS", "2020-01-01", "2020-12-31", regions=("Sahel",)) == -15
+
+
 def test_metrics_read_an_acled_export(tmp_path):
     """ACLED's CSV: strings everywhere, '15 March 2020' dates, a byte-order mark."""
     path = tmp_path / "acled.csv"

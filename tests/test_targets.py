@@ -81,7 +81,8 @@ def test_acled_names_are_normalised():
     ("war_peaks_in_2020", 2020),
     ("clashes_2019_2021", 10),
     ("clash_fatalities_2019_2021", 62),
-    ("net_defections_to_isgs_2019_2021", 25),
+    ("net_defections_to_isgs_2019_2021", 35),
+    ("defectors_mostly_from_the_macina", 25 / 35),
     ("isgs_kills_more_civilians_2019_2021", 80),
     ("isgs_massacres_in_western_niger", 1),
     ("no_clashes_in_the_2022_truce", 0),
@@ -116,6 +117,21 @@ def test_ensemble_pass_rate(targets):
     assert s.pass_rate == pytest.approx(2 / 3)
     (row,) = table([s])
     assert row["result"] == "67% of 3"
+
+
+def _change(date, n, src, dst, region):
+    return {"event_date": date, "event_type": "Strategic developments", "sub_event_type": "Change to group/activity",
+            "actor1": acled_actor(src), "actor2": acled_actor(dst), "assoc_actor_1": "", "fatalities": "0",
+            "admin1": region, "notes": f"{n} fighters of a katiba defect to {dst}"}
+
+
+def test_defectors_share_from_the_macina(targets):
+    mostly = FakeRun([_change("2020-02-01", 60, "JNIM", "ISGS", "Mopti"), _change("2020-03-01", 30, "JNIM", "ISGS", "Sahel"),
+                      _change("2020-04-01", 10, "JNIM", "ISGS", "Segou")])
+    assert _value(targets, mostly, "defectors_mostly_from_the_macina") == pytest.approx(0.7)
+    # net flow toward JNIM: no defectors to share out
+    back = FakeRun([_change("2020-02-01", 60, "ISGS", "JNIM", "Mopti"), _change("2020-03-01", 10, "JNIM", "ISGS", "Mopti")])
+    assert _value(targets, back, "defectors_mostly_from_the_macina") == 0.0
 
 
 def test_relation_share_on_model_rows(targets):
