@@ -24,6 +24,10 @@ Assumptions of this module:
   1, times the share of the militia's people living in the unit's admin-1
   region: the betrayal is felt where that militia's people are the unit's
   neighbours), and the caste tension of the Fulani community where it stands.
+- A unit feels a rival's pull within ``reach_cells`` of the rival's presence; beyond it, only
+  when its Fulani are aggrieved by its own group's pacts with the militias of its region, the
+  pull then scaled by min(1, Fulani share x those pacts' weight): the rival's recruiters seek
+  out the aggrieved (seed 000: al-Sahrawi's campaign among Katiba Macina).
 - Fighters leave in a trickle: Binomial(manpower, trickle_rate x pull) join the
   rival's nearest unit. Loyalty erodes with pull and recovers slowly; a unit
   whose loyalty falls below ``whole_unit_threshold`` changes sides whole.
@@ -106,10 +110,15 @@ def defections(model) -> None:
         own = model.factions[u.faction]
         if own.kind != "jihadist" or u.manpower <= 0:
             continue
+        # beyond reach, the rival's recruiters still speak to fighters its pacts with their neighbours' militias
+        # have aggrieved, the more so the more aggrieved (seed 000: al-Sahrawi's campaign among Katiba Macina)
+        far = min(1.0, u.fulani_share * pacts[own.name][model.world.region[u.pos]])
         for rival in jihadists:
-            if rival is own or not near[rival.name][k]:
+            if rival is own or not (near[rival.name][k] or far > 0):
                 continue
             pull = 1.0 / (1.0 + np.exp(-pull_logit(model, u, own, rival, pacts[own.name])))
+            if not near[rival.name][k]:
+                pull *= far
             u.loyalty += -d.loyalty_erosion * pull + d.loyalty_recovery * (0.8 - u.loyalty)
             if u.loyalty < d.whole_unit_threshold:
                 _switch(model, u, own, rival)

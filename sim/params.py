@@ -224,7 +224,7 @@ class DefectionParams(Frozen):
     momentum_weight: float = pos(1.0, 0.0, 3.0, f"{S000}, {S001}: battlefield momentum", "logit per momentum gap")
     infiltration_weight: float = pos(2.0, 0.0, 5.0, f"{S001}: JNIM spies inside ISGS in Aribanda 2024", "logit per infiltration")
     strain_weight: float = pos(1.0, 0.0, 3.0, f"assumption; {S000}: financial strain", "logit per strain")
-    reach_cells: int = Field(6, ge=1, le=20, description="a unit defects only to a rival within this many cells; assumption")
+    reach_cells: int = Field(6, ge=1, le=20, description="a unit defects to a rival within this many cells, or beyond them only when aggrieved by its group's pacts with its region's militias; assumption")
     trickle_rate: float = prob(0.02, 0.005, 0.1, "assumption", "share of manpower per step at pull 1")
     loyalty_erosion: float = prob(0.05, 0.01, 0.2, "assumption", "loyalty lost per step at pull 1")
     loyalty_recovery: float = prob(0.01, 0.0, 0.05, "assumption", "per step toward 0.8")

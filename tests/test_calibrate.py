@@ -26,7 +26,7 @@ HORIZON = dt.date(2019, 6, 30)  # toy runs of about 26 weekly steps
 
 def test_shipped_priors_load_inside_plausible_ranges():
     pf, dims = C.load_priors(ROOT / "calibration" / "priors.yaml")
-    assert 10 <= len(dims) <= 30
+    assert 10 <= len(dims) <= 40
     for d, (key, p) in zip(dims, pf.parameters.items()):
         kind, lo, hi = C.plausible(key)
         assert kind == "float" and lo <= d.low < d.high <= hi

@@ -93,6 +93,20 @@ def test_no_defection_without_a_rival_nearby(make_toy):
     far = [dict(SIDE_BY_SIDE[0]), {"actor": "ISGS", "near": "Southpost", "manpower": 200, "ethnic": {"fulani": 1.0}}]
     far[0]["near"] = "Westtown"
     m = make_toy(forces=far, relations=TRUCE, factions={"ISGS": {"central_pull": 1.0}})
-    m.params.defection.__class__  # frozen params: reach stays at its default (4 cells)
     defection.defections(m)
     assert m.defected.sum() == 0
+
+
+def test_recruiters_reach_fighters_aggrieved_by_pacts_far_from_the_rival(make_toy):
+    far = [dict(SIDE_BY_SIDE[0]), {"actor": "ISGS", "near": "Southpost", "manpower": 200, "ethnic": {"fulani": 1.0}}]
+    far[0]["near"] = "Westtown"
+    flows = []
+    for pact in (False, True):
+        m = make_toy(forces=far, relations=TRUCE, factions={"ISGS": {"central_pull": 1.0}})
+        if pact:  # with the Dogon militia of the JNIM unit's own region
+            m.relations.set_state(JNIM, INDEX["Dan Na Ambassagou"], 4, "test pact")
+        for _ in range(20):
+            defection.defections(m)
+        flows.append(m.defected[JNIM, ISGS])
+    assert flows[0] == 0
+    assert flows[1] >= 20
