@@ -37,6 +37,8 @@ class Faction(mesa.Agent):
         self.leadership = float(ties.get("leadership", 1.0))
         self.central_pull = float(ties.get("central_pull", 0.0))
         self.central_hostility = float(ties.get("central_hostility", 0.0))
+        # the pressure the leadership feels, which follows a central command's line with a lag (sim.relations)
+        self.central_hostility_felt = self.central_hostility
         self.central_funding = float(ties.get("central_funding", 0.0))
         self.infiltration = dict(ties.get("infiltration", {}))
         self.campaigns = bool(ties.get("campaigns", False))

@@ -236,6 +236,7 @@ class RelationParams(Frozen):
 
     competition_weight: float = pos(2.0, 0.5, 4.0, f"{S000}: competition for recruits and territory", "hostility per overlap")
     central_weight: float = pos(1.5, 0.3, 3.0, f"{S000}: IS central leadership pushed confrontation", "hostility per central hostility")
+    central_lag_days: float = pos(60.0, 14.0, 180.0, f"assumption; {S000}: first clash claims in March 2019 right after the ISWAP induction, first reported clash and war from July 2019", "days for a new central line to take 63% effect")
     defection_weight: float = pos(0.002, 0.0005, 0.01, f"{S000}: IS taunted JNIM over defections", "hostility per defecting fighter (EMA)")
     loss_weight: float = pos(0.004, 0.001, 0.02, "assumption: revenge", "hostility per fatality (EMA)")
     enemy_weight: float = pos(4.0, 1.0, 10.0, f"{S000}: bigger enemy in the juntas lowered intensity", "hostility per share of manpower lost to a common enemy (EMA)")

@@ -21,7 +21,9 @@ Assumptions of this module (after GeoContest's grim trigger, Cederman):
   the Fulani; militia vs its state: grievance_weight x grievance of the
   militia's people against it - 0.5) + competition_weight x overlap of their
   influence shares (x 0.3 for pairs of different kinds) + central-command
-  hostility (jihadist pairs) + recent defections and losses between them -
+  hostility (jihadist pairs; each group's felt pressure closes the gap to its
+  central command's declared line by 1 - exp(-step / central_lag_days) per step)
+  + recent defections and losses between them -
   shared-enemy pressure (losses both suffer from a common enemy, as a share of
   their manpower) - mediation.
 - Truce desire D = accumulated losses + mean strain + shared-enemy pressure +
@@ -226,7 +228,12 @@ def update(model) -> None:
     manpower = men + 50.0
     pressure = book.losses_recent / manpower[None, :]  # recent losses of column inflicted by row, share of its men
     shared = _shared_pressure(book, pressure, first, second)
-    central_hostility = np.array([f.central_hostility for f in factions])
+    # a central command's new line takes hold over months, not at once (seed 000: first clash claims right
+    # after the March 2019 ISWAP induction, the war from July 2019, all-out in 2020)
+    closing = 1.0 - np.exp(-model.step_days / rp.central_lag_days)
+    for f in factions:
+        f.central_hostility_felt += closing * (f.central_hostility - f.central_hostility_felt)
+    central_hostility = np.array([f.central_hostility_felt for f in factions])
     central = np.where(kind == _JJ, central_hostility[first] + central_hostility[second], 0.0)
     overlap = kernels.pair_overlaps(model.share.reshape(N_ACTORS, -1), first, second)
     mutual_losses = book.losses_recent[first, second] + book.losses_recent[second, first]

@@ -1,5 +1,7 @@
 """Mechanism 3: truce and pact logic (seed 000: cooperation, war, truce, renewed war; local pacts)."""
 
+import numpy as np
+
 from sim import relations
 from sim.actors import INDEX
 
@@ -168,3 +170,24 @@ def test_clashes_only_once_cooperation_has_ended(make_toy):
             during_cooperation += m.clashes[JNIM, ISGS] + m.clashes[ISGS, JNIM]
         at_war += war.clashes[JNIM, ISGS] + war.clashes[ISGS, JNIM]
     assert during_cooperation == 0 and at_war > 0
+
+
+def _weeks_to_war_after_a_central_order(make_toy, lag_days):
+    quiet = {"engagement": {"mobilisation_rate": 0.0}, "relations": {"central_lag_days": lag_days}}
+    m = make_toy(forces=NEIGHBOURS, relations=COOPERATION, mechanisms=quiet)
+    m.factions["ISGS"].central_hostility = 1.0  # what a status_change event does (the 2019 ISWAP induction)
+    for week in range(1, 60):
+        m.step()
+        if m.relations.state("JNIM", "ISGS") == "war":
+            return week, m
+    return None, m
+
+
+def test_a_central_order_takes_hold_over_months_not_at_once(make_toy):
+    fast, _ = _weeks_to_war_after_a_central_order(make_toy, 14.0)
+    slow, m = _weeks_to_war_after_a_central_order(make_toy, 120.0)
+    assert fast is not None and slow is not None
+    assert slow >= fast + 4
+    felt = m.factions["ISGS"].central_hostility_felt
+    expected = 1.0 - np.exp(-slow * m.step_days / 120.0)
+    assert abs(felt - expected) < 1e-9
