@@ -95,18 +95,13 @@ def test_cell_means_equal_sparse_product():
     np.testing.assert_allclose(intel, (R.T @ informing) / cell_pop, rtol=1e-12, atol=1e-15)
 
 
-def test_refresh_residents_follows_population():
+def test_community_totals_follow_population():
     rng = np.random.default_rng(6)
     comm_id, pop, R, *_ = _communities(rng)
-    e_idx, cells = np.nonzero(comm_id >= 0)
-    rows = comm_id[e_idx, cells]
-    order = np.lexsort((cells, rows))
-    M = sp.csr_matrix((np.ones(len(rows)), (rows[order], cells[order])), shape=R.shape)
-    M.sort_indices()
-    totals = np.zeros(R.shape[0])
-    kernels.refresh_residents(pop, e_idx[order], cells[order], M.indptr, M.data, totals)
-    np.testing.assert_allclose(M.toarray(), R.toarray())
+    totals, counted = np.full(R.shape[0], 9.0), np.zeros_like(pop)  # stale totals must be cleared
+    kernels.community_totals(pop, comm_id, totals, counted)
     np.testing.assert_allclose(totals, np.asarray(R.sum(axis=1)).ravel())
+    np.testing.assert_array_equal(counted, pop)
 
 
 def test_flee_equals_array_expression():
