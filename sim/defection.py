@@ -45,7 +45,7 @@ from sim.agents import positions
 
 FULANI_GROUPS = {ETHNIC_GROUPS.index(g) for g in FULANI}
 FULANI_IDX = sorted(FULANI_GROUPS)
-_MILITIA_BASES = [(a.name, [ETHNIC_GROUPS.index(g) for g in a.base]) for a in CAST if a.kind == "militia"]
+_MILITIA_BASES = [(a.name, np.array([ETHNIC_GROUPS.index(g) for g in a.base])) for a in CAST if a.kind == "militia"]
 
 
 def pull_logit(model, unit, own, rival, pacts: np.ndarray | None = None) -> float:
@@ -103,7 +103,7 @@ def hostile_pacts(model, name: str) -> np.ndarray:
     for militia, base in _MILITIA_BASES:
         if model.relations.state(name, militia) not in ("truce", "pact"):
             continue
-        people = np.bincount(w.region.ravel(), model.pop[base].sum(axis=0).ravel(), minlength=len(total))
+        people = kernels.region_totals(model.pop.reshape(len(model.pop), -1), base, w.region.ravel(), len(total))
         where = people / people.sum() if people.sum() > 0 else people
         total += (0.5 + min(model.polarisation[np.ix_(base, FULANI_IDX)].max(), 1.0)) * where
     return total

@@ -298,6 +298,19 @@ def community_totals(pop_flat, comm_id, community_population, counted):
 
 
 @njit(cache=True)
+def region_totals(pop_flat, groups, region_flat, n_regions):
+    """Residents of ``groups`` by region: ``np.bincount(region_flat, pop_flat[groups].sum(axis=0),
+    minlength=n_regions)``, each cell's groups added in order, then the cells in order."""
+    out = np.zeros(n_regions)
+    for n in range(pop_flat.shape[1]):
+        total = pop_flat[groups[0], n]
+        for k in range(1, len(groups)):
+            total += pop_flat[groups[k], n]
+        out[region_flat[n]] += total
+    return out
+
+
+@njit(cache=True)
 def community_exposure(cell_ptr, entry_group, entry_comm, pop_flat, share_flat, live, pop_c, n_communities):
     """``residents @ share.T / population``: each community's mean influence share of each
     actor; actors whose layer is all zero (``live`` False) are skipped, their exposure is 0.

@@ -104,6 +104,14 @@ def test_community_totals_follow_population():
     np.testing.assert_array_equal(counted, pop)
 
 
+def test_region_totals_equal_bincount():
+    rng = np.random.default_rng(7)
+    pop, region = rng.uniform(0, 1000, (5, 60)), rng.integers(0, 4, 60)
+    for groups in ([2], [4, 0, 3]):
+        expected = np.bincount(region, pop[groups].sum(axis=0), minlength=6)
+        np.testing.assert_array_equal(kernels.region_totals(pop, np.array(groups), region, 6), expected)
+
+
 def test_flee_equals_array_expression():
     rng = np.random.default_rng(9)
     E, N, regions = 4, 60, 3
