@@ -504,6 +504,24 @@ def next_clash(next_double, state, start, first, second, men, by_size, grow, eng
 
 
 @njit(cache=True)
+def draw_index(next_double, state, p):
+    """The index ``rng.choice(len(p), p=p)`` draws for valid ``p``: with ``cdf = p.cumsum()``,
+    ``(cdf / cdf[-1]).searchsorted(rng.random(), side="right")``, the first index whose normalised
+    cumulative sum exceeds the uniform. Uniforms as in :func:`next_clash`."""
+    n = len(p)
+    cdf = np.empty(n)
+    total = 0.0
+    for i in range(n):
+        total += p[i]
+        cdf[i] = total
+    u = _next_double(next_double, state)
+    for i in range(n):
+        if cdf[i] / total > u:
+            return i
+    return n
+
+
+@njit(cache=True)
 def next_reprisal(next_double, state, start, collab_first, base_rate, against, group, ruler_ops, p_collab):
     """The next ruler reprisal from community ``start`` on, as (community, 0) for a massacre or
     (community, 1) for a killing of informers, or (len(base_rate), 0) for none. Each community ``k``
