@@ -104,7 +104,7 @@ def update_attitudes(model) -> None:
     model.refresh_residents()  # killings since the last refresh count at once
     pop_c = np.maximum(model.community_population, 1.0)
     A = N_ACTORS
-    live = model.influence.reshape(A, -1).any(axis=1)  # other layers are all zero
+    live = model.influence_held  # other layers are all zero; influence changes only in territory.update_influence
     exposure = kernels.community_exposure(model._cell_ptr, model._cell_group, model._cell_comm,
                                           model.pop.reshape(len(model.pop), -1), model.share.reshape(A, -1), live,
                                           pop_c, len(pop_c))

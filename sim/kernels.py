@@ -89,7 +89,7 @@ def stamp_double_box(out, layer, rows, cols, weights, half):
 @njit(cache=True)
 def influence_and_control(influence, smoothed, admin, admin_actor, admin_coef, admin_country, country,
                           adapt, sympathy, support_weight, expel_core, jnim, expelled, expel_factor,
-                          threshold, margin, eff, share, control, contested, leader):
+                          threshold, margin, eff, share, control, contested, leader, held):
     """Relax influence toward presence (plus states' administration), strip rivals from the
     Macina core where JNIM leads, weight by sympathy, and classify control of every cell.
 
@@ -97,6 +97,7 @@ def influence_and_control(influence, smoothed, admin, admin_actor, admin_coef, a
     garrisons (already scaled to ~1 at a garrison), capped at 1.5 and counted
     inside the state's own country. ``expel_core`` is all-False when the
     expulsion does not apply; ``sympathy`` has no rows before communities are read.
+    ``held`` receives ``influence.any(axis=1)`` of the updated influence.
     """
     A, N = influence.shape
     has_sympathy = sympathy.shape[0] > 0
@@ -134,6 +135,7 @@ def influence_and_control(influence, smoothed, admin, admin_actor, admin_coef, a
     second = np.full(N, -np.inf)
     total = np.zeros(N)
     for a in range(A):
+        held[a] = False
         if not live[a]:
             # an all-zero layer: it leads or runs second only where every layer is zero
             for n in range(N):
@@ -147,6 +149,8 @@ def influence_and_control(influence, smoothed, admin, admin_actor, admin_coef, a
             continue
         for n in range(N):
             e = influence[a, n]
+            if e != 0.0:
+                held[a] = True
             if has_sympathy:
                 e = e * (1.0 + support_weight * sympathy[a, n])
             eff[a, n] = e

@@ -138,6 +138,7 @@ def update_influence(model) -> None:
     model.share = _scratch(model, "share", (N_ACTORS, H, W), zero=False)
     previous = model.control.copy()
     model.leader = np.empty((H, W), dtype=np.int8)
+    model.influence_held = np.empty(N_ACTORS, dtype=bool)  # actors with influence somewhere, read by engagement
     flat = (N_ACTORS, H * W)
     kernels.influence_and_control(
         model.influence.reshape(flat), model.smoothed.reshape(flat), admin.reshape(len(states), -1),
@@ -148,7 +149,7 @@ def update_influence(model) -> None:
         np.zeros((0, H * W)) if sympathy is None else sympathy.reshape(flat), p.support_weight,
         (w.macina_core if expel else np.zeros_like(w.macina_core)).ravel(), JNIM, _EXPELLED, 1.0 - p.core_expulsion,
         p.control_threshold, p.contest_margin, model.effective.reshape(flat), model.share.reshape(flat),
-        model.control.reshape(-1), model.contested.reshape(-1), model.leader.reshape(-1))
+        model.control.reshape(-1), model.contested.reshape(-1), model.leader.reshape(-1), model.influence_held)
     if model.steps > 0:
         _log_town_changes(model, previous)
     _update_sieges(model)

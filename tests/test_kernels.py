@@ -175,10 +175,12 @@ def test_influence_and_control_classifies_cells():
     influence = smoothed.copy()  # at equilibrium, so relaxation leaves it unchanged
     eff, share = np.empty((A, N)), np.empty((A, N))
     control, contested, leader = np.empty(N, np.int8), np.empty(N, bool), np.empty(N, np.int8)
+    held = np.ones(A, bool)
     kernels.influence_and_control(
         influence, smoothed, np.zeros((0, N)), np.zeros(0, np.int64), np.zeros(0), np.zeros(0, np.int64),
         np.zeros(N, np.int64), 0.5, np.zeros((0, N)), 1.0, np.zeros(N, bool), 0, np.zeros(A, bool), 1.0,
-        1.5, 0.3, eff, share, control, contested, leader)
+        1.5, 0.3, eff, share, control, contested, leader, held)
+    assert held.tolist() == influence.any(axis=1).tolist() == [True, True, False]
     assert control.tolist() == [0, -1, -1, -1]
     assert contested.tolist() == [False, True, False, False]
     np.testing.assert_allclose(share[:, 0], [4.0 / 5.5, 0.0, 0.0])
