@@ -105,7 +105,8 @@ def hostile_pacts(model, name: str) -> np.ndarray:
             continue
         people = kernels.region_totals(model.pop.reshape(len(model.pop), -1), base, w.region.ravel(), len(total))
         where = people / people.sum() if people.sum() > 0 else people
-        total += (0.5 + min(model.polarisation[np.ix_(base, FULANI_IDX)].max(), 1.0)) * where
+        against = np.maximum(model.polarisation[base, FULANI_IDX[0]], model.polarisation[base, FULANI_IDX[1]]).max()
+        total += (0.5 + min(against, 1.0)) * where  # the maximum over the base and both Fulani groups
     return total
 
 
