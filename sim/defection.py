@@ -45,7 +45,7 @@ from sim.agents import positions
 
 FULANI_GROUPS = {ETHNIC_GROUPS.index(g) for g in FULANI}
 FULANI_IDX = sorted(FULANI_GROUPS)
-_MILITIA_BASES = [(a.name, [ETHNIC_GROUPS.index(g) for g in a.base]) for a in CAST if a.kind == "militia"]
+_MILITIA_BASES = [(a.name, np.array([ETHNIC_GROUPS.index(g) for g in a.base])) for a in CAST if a.kind == "militia"]
 
 
 def pull_logit(model, unit, own, rival, pacts: np.ndarray | None = None) -> float:
@@ -53,22 +53,44 @@ def pull_logit(model, unit, own, rival, pacts: np.ndarray | None = None) -> floa
     ``pacts`` is :func:`hostile_pacts` of ``own`` when the caller already has it."""
     if pacts is None:
         pacts = hostile_pacts(model, own.name)
-    d = model.params.defection
-    so, sr = own.strategy, rival.strategy
-    fulani = unit.fulani_share
-    return (
-        d.base_pull
-        + d.loot_weight * (sr.loot_share - so.loot_share)
-        + d.tax_weight * (so.tax_rate - sr.tax_rate)
-        + d.pact_weight * fulani * pacts[model.world.region[unit.pos]]
-        + d.caste_weight * fulani * local_caste_tension(model, unit)
-        + d.sharia_weight * unit.hardline * (sr.sharia_pace - so.sharia_pace)
-        + d.central_weight * (rival.central_pull - own.central_pull)
-        + d.leadership_weight * (rival.leadership - own.leadership)
-        + d.momentum_weight * (np.tanh(rival.momentum) - np.tanh(own.momentum))
-        + d.infiltration_weight * rival.infiltration.get(own.name, 0.0)
-        + d.strain_weight * (own.strain - rival.strain)
-    )
+    terms = _PullTerms(model, own, rival, pacts)
+    return terms.logit(unit, model.world.region[unit.pos], local_caste_tension(model, unit))
+
+
+class _PullTerms:
+    """The terms of :func:`pull_logit` that are the same for every unit of ``own`` during the
+    defection phase, computed once; :meth:`logit` adds them to the unit's own terms in the
+    formula's order, so the sum is the same float."""
+
+    def __init__(self, model, own, rival, pacts: np.ndarray):
+        d = self.d = model.params.defection
+        so, sr = own.strategy, rival.strategy
+        self.pacts, self.so, self.sr = pacts, so, sr
+        self.loot = d.loot_weight * (sr.loot_share - so.loot_share)
+        self.tax = d.tax_weight * (so.tax_rate - sr.tax_rate)
+        self.central = d.central_weight * (rival.central_pull - own.central_pull)
+        self.leadership = d.leadership_weight * (rival.leadership - own.leadership)
+        self.momentum = d.momentum_weight * (np.tanh(rival.momentum) - np.tanh(own.momentum))
+        self.infiltration = d.infiltration_weight * rival.infiltration.get(own.name, 0.0)
+        self.strain = d.strain_weight * (own.strain - rival.strain)
+
+    def logit(self, unit, region: int, caste: float) -> float:
+        """The logit for ``unit`` standing in admin-1 ``region`` where the Fulani's caste tension is ``caste``."""
+        d = self.d
+        fulani = unit.fulani_share
+        return (
+            d.base_pull
+            + self.loot
+            + self.tax
+            + d.pact_weight * fulani * self.pacts[region]
+            + d.caste_weight * fulani * caste
+            + d.sharia_weight * unit.hardline * (self.sr.sharia_pace - self.so.sharia_pace)
+            + self.central
+            + self.leadership
+            + self.momentum
+            + self.infiltration
+            + self.strain
+        )
 
 
 def hostile_pacts(model, name: str) -> np.ndarray:
@@ -81,9 +103,10 @@ def hostile_pacts(model, name: str) -> np.ndarray:
     for militia, base in _MILITIA_BASES:
         if model.relations.state(name, militia) not in ("truce", "pact"):
             continue
-        people = np.bincount(w.region.ravel(), model.pop[base].sum(axis=0).ravel(), minlength=len(total))
+        people = kernels.region_totals(model.pop.reshape(len(model.pop), -1), base, w.region.ravel(), len(total))
         where = people / people.sum() if people.sum() > 0 else people
-        total += (0.5 + min(model.polarisation[np.ix_(base, FULANI_IDX)].max(), 1.0)) * where
+        against = np.maximum(model.polarisation[base, FULANI_IDX[0]], model.polarisation[base, FULANI_IDX[1]]).max()
+        total += (0.5 + min(against, 1.0)) * where  # the maximum over the base and both Fulani groups
     return total
 
 
@@ -92,6 +115,13 @@ def local_caste_tension(model, unit) -> float:
     ids = model.comm_id[FULANI_IDX, r * model.world.shape[1] + c]
     ids = ids[ids >= 0]
     return float(model.caste_tension[ids].max()) if len(ids) else 0.0
+
+
+def _local_caste_tensions(model, rows: np.ndarray, cols: np.ndarray) -> list[float]:
+    """:func:`local_caste_tension` at each of the cells (rows, cols), in one pass."""
+    ids = model.comm_id[FULANI_IDX][:, rows * model.world.shape[1] + cols]
+    tension = np.where(ids >= 0, model.caste_tension[np.maximum(ids, 0)], -np.inf).max(axis=0, initial=-np.inf)
+    return np.where(np.isfinite(tension), tension, 0.0).tolist()
 
 
 def defections(model) -> None:
@@ -106,17 +136,22 @@ def defections(model) -> None:
     # whether each unit stands within reach_cells of a rival's presence (presence is fixed during this phase)
     near = {f.name: kernels.window_count(model.presence[f.index] > 0, rows, cols, d.reach_cells) > 0 for f in jihadists}
     pacts = {f.name: hostile_pacts(model, f.name) for f in model.factions.values() if f.kind == "jihadist"}
+    # what the phase leaves unchanged is read once: positions, caste tension and each pair's fixed terms
+    regions = model.world.region[rows, cols].tolist()
+    caste = _local_caste_tensions(model, rows, cols)
+    terms = {(own.name, rival.name): _PullTerms(model, own, rival, pacts[own.name])
+             for own in model.factions.values() if own.kind == "jihadist" for rival in jihadists if rival is not own}
     for k, u in enumerate(units):
         own = model.factions[u.faction]
         if own.kind != "jihadist" or u.manpower <= 0:
             continue
         # beyond reach, the rival's recruiters still speak to fighters its pacts with their neighbours' militias
         # have aggrieved, the more so the more aggrieved (seed 000: al-Sahrawi's campaign among Katiba Macina)
-        far = min(1.0, u.fulani_share * pacts[own.name][model.world.region[u.pos]])
+        far = min(1.0, u.fulani_share * pacts[own.name][regions[k]])
         for rival in jihadists:
             if rival is own or not (near[rival.name][k] or far > 0):
                 continue
-            pull = 1.0 / (1.0 + np.exp(-pull_logit(model, u, own, rival, pacts[own.name])))
+            pull = 1.0 / (1.0 + np.exp(-terms[own.name, rival.name].logit(u, regions[k], caste[k])))
             if not near[rival.name][k]:
                 pull *= far
             u.loyalty += -d.loyalty_erosion * pull + d.loyalty_recovery * (0.8 - u.loyalty)

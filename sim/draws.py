@@ -6,16 +6,18 @@ import ctypes
 
 import numpy as np
 
+from sim import kernels
+
 
 def choice_index(rng: np.random.Generator, p: np.ndarray, size: int | None = None):
     """The index ``rng.choice(len(p), size, p=p)`` draws (an array of them with ``size``), from the
     same uniforms, for probabilities the caller knows are valid (non-negative, summing to 1);
-    numpy's checks of ``p`` take most of the ~20 us that call costs. tests/test_draws.py holds it
-    to ``Generator.choice``."""
+    numpy's checks of ``p`` take most of the ~20 us that call costs, and a single draw runs
+    compiled. tests/test_draws.py holds it to ``Generator.choice``."""
+    if size is None:
+        return int(kernels.draw_index(*uniform_source(rng), p))
     cdf = p.cumsum()
     cdf /= cdf[-1]
-    if size is None:
-        return int(cdf.searchsorted(rng.random(), side="right"))
     return cdf.searchsorted(rng.random(size), side="right")
 
 

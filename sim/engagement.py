@@ -104,7 +104,7 @@ def update_attitudes(model) -> None:
     model.refresh_residents()  # killings since the last refresh count at once
     pop_c = np.maximum(model.community_population, 1.0)
     A = N_ACTORS
-    live = model.influence.reshape(A, -1).any(axis=1)  # other layers are all zero
+    live = model.influence_held  # other layers are all zero; influence changes only in territory.update_influence
     exposure = kernels.community_exposure(model._cell_ptr, model._cell_group, model._cell_comm,
                                           model.pop.reshape(len(model.pop), -1), model.share.reshape(A, -1), live,
                                           pop_c, len(pop_c))
@@ -183,7 +183,6 @@ def _recruit(model) -> None:
     if not recruiters:
         return
     total = model.pop.sum(axis=0)
-    W = model.world.shape[1]
     # recruitment changes no position, field or other group's size, so every group's units are read at once
     groups = [f.units for f in recruiters]
     units = [u for g in groups for u in g]
@@ -197,30 +196,50 @@ def _recruit(model) -> None:
                       for f, cost in zip(recruiters, upkeep)], [len(g) for g in groups])
     # a unit emptied earlier this step (desertion) recruits nobody; it is removed at the step's end
     expected = np.where(men > 0, rate * pool * men / np.maximum(np.maximum(own, men), 1.0), 0.0)
-    start = 0
-    for f, group in zip(recruiters, groups):
-        end = start + len(group)
-        drawn = model.rng.poisson(expected[start:end])
-        joined = np.flatnonzero(drawn)
-        if len(joined):
-            # recruits' make-up: residents of the unit's cell weighted by their community's sympathy
-            r, c = rows[start + joined], cols[start + joined]
-            ids = model.comm_id[:, r * W + c]
-            local = np.ascontiguousarray((model.pop[:, r, c]
-                                          * np.where(ids >= 0, model.sympathy[np.maximum(ids, 0), f.index], 0.0)).T)
-            local_total = local.sum(axis=1, keepdims=True)
-            before = np.array([group[i].ethnic for i in joined.tolist()])
-            mix = np.divide(local, local_total, out=before.copy(), where=local_total > 0)
-            # ArmedUnit.absorb for all of them
-            n, m = drawn[joined], men[start + joined]
-            after = (before * m[:, None] + mix * n[:, None]) / (m + n)[:, None]
-            for i, ethnic, size in zip(joined.tolist(), after, (m + n).tolist()):
-                group[i].ethnic, group[i].manpower = ethnic, size
-        # splits read nothing recruitment changes in other units, so they can follow all the absorbs
-        for u in group:
-            if u.manpower > model.params.territory.split_size:
+    # Groups recruit in turn, and a group's splits draw (Gumbel noise) before the next group's recruits
+    # are drawn. Recruits are drawn for all the groups left at once; that draw is the turn-by-turn one up
+    # to the first group with a unit to split, so the generator goes back and draws up to there again.
+    split_size = model.params.territory.split_size
+    rng = model.rng
+    ends = np.cumsum([len(g) for g in groups])
+    drawn = np.zeros(len(units), dtype=np.int64)
+    g = 0
+    while g < len(groups):
+        start = ends[g] - len(groups[g])
+        saved = rng.bit_generator.state
+        drawn[start:] = rng.poisson(expected[start:])
+        splitting = np.flatnonzero(men[start:] + drawn[start:] > split_size)
+        if len(splitting):
+            g = min(int(np.searchsorted(ends, start + splitting[0], side="right")), len(groups) - 1)
+        else:
+            g = len(groups) - 1
+        if ends[g] < len(units):
+            rng.bit_generator.state = saved
+            drawn[start:ends[g]] = rng.poisson(expected[start:ends[g]])
+        _absorb_recruits(model, units, rows, cols, actor, men, drawn, start + np.flatnonzero(drawn[start:ends[g]]))
+        for u in groups[g]:  # the groups before it have no unit to split
+            if u.manpower > split_size:
                 _split(model, u, total)
-        start = end
+        g += 1
+
+
+def _absorb_recruits(model, units, rows, cols, actor, men, drawn, joined) -> None:
+    """:meth:`ArmedUnit.absorb` of ``drawn`` recruits for the ``units`` at indices ``joined``, all at
+    once; recruits' make-up: residents of the unit's cell weighted by their community's sympathy."""
+    if not len(joined):
+        return
+    W = model.world.shape[1]
+    r, c = rows[joined], cols[joined]
+    ids = model.comm_id[:, r * W + c]
+    local = np.ascontiguousarray((model.pop[:, r, c]
+                                  * np.where(ids >= 0, model.sympathy[np.maximum(ids, 0), actor[joined]], 0.0)).T)
+    local_total = local.sum(axis=1, keepdims=True)
+    before = np.array([units[i].ethnic for i in joined.tolist()])
+    mix = np.divide(local, local_total, out=before.copy(), where=local_total > 0)
+    n, m = drawn[joined], men[joined]
+    after = (before * m[:, None] + mix * n[:, None]) / (m + n)[:, None]
+    for i, ethnic, size in zip(joined.tolist(), after, (m + n).tolist()):
+        units[i].ethnic, units[i].manpower = ethnic, size
 
 
 def _split(model, unit, total=None) -> None:
@@ -283,7 +302,7 @@ def _refuges(model) -> np.ndarray:
     score = model._town_pop * np.where(_HELD_BY_STATE_SIDE[held + 1], 2.0, 1.0)
     order = np.lexsort((np.arange(len(score)), -score, model._town_region))  # best town first in each region
     region = model._town_region[order]
-    first = order[np.r_[True, region[1:] != region[:-1]]]
+    first = order[np.concatenate(([True], region[1:] != region[:-1]))]  # np.r_ costs ~60 us here
     best = model._refuge_default.copy()
     best[model._town_region[first]] = w.town_cells[first]
     model._refuge_cache, model._refuge_cache_step = best, model.steps

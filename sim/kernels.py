@@ -89,7 +89,7 @@ def stamp_double_box(out, layer, rows, cols, weights, half):
 @njit(cache=True)
 def influence_and_control(influence, smoothed, admin, admin_actor, admin_coef, admin_country, country,
                           adapt, sympathy, support_weight, expel_core, jnim, expelled, expel_factor,
-                          threshold, margin, eff, share, control, contested, leader):
+                          threshold, margin, eff, share, control, contested, leader, held):
     """Relax influence toward presence (plus states' administration), strip rivals from the
     Macina core where JNIM leads, weight by sympathy, and classify control of every cell.
 
@@ -97,6 +97,7 @@ def influence_and_control(influence, smoothed, admin, admin_actor, admin_coef, a
     garrisons (already scaled to ~1 at a garrison), capped at 1.5 and counted
     inside the state's own country. ``expel_core`` is all-False when the
     expulsion does not apply; ``sympathy`` has no rows before communities are read.
+    ``held`` receives ``influence.any(axis=1)`` of the updated influence.
     """
     A, N = influence.shape
     has_sympathy = sympathy.shape[0] > 0
@@ -134,6 +135,7 @@ def influence_and_control(influence, smoothed, admin, admin_actor, admin_coef, a
     second = np.full(N, -np.inf)
     total = np.zeros(N)
     for a in range(A):
+        held[a] = False
         if not live[a]:
             # an all-zero layer: it leads or runs second only where every layer is zero
             for n in range(N):
@@ -147,6 +149,8 @@ def influence_and_control(influence, smoothed, admin, admin_actor, admin_coef, a
             continue
         for n in range(N):
             e = influence[a, n]
+            if e != 0.0:
+                held[a] = True
             if has_sympathy:
                 e = e * (1.0 + support_weight * sympathy[a, n])
             eff[a, n] = e
@@ -282,14 +286,32 @@ def control_totals(control_flat, area_flat, pop_flat, n_actors):
 
 
 @njit(cache=True)
-def refresh_residents(pop_flat, groups, cells, indptr, data, community_population):
-    """Point the community x cell matrix's ``data`` at the current population and total each row."""
-    for c in range(len(indptr) - 1):
-        total = 0.0
-        for p in range(indptr[c], indptr[c + 1]):
-            data[p] = pop_flat[groups[p], cells[p]]
-            total += data[p]
-        community_population[c] = total
+def community_totals(pop_flat, comm_id, community_population, counted):
+    """Residents of each community (one ethnic group ``e`` in one region): the sum of
+    ``pop_flat[e, comm_id[e] == c]``, its cells added in order. Copies ``pop_flat`` into
+    ``counted`` on the way, which costs next to nothing in the same pass."""
+    E, N = pop_flat.shape
+    community_population[:] = 0.0
+    for e in range(E):
+        for n in range(N):
+            v = pop_flat[e, n]
+            counted[e, n] = v
+            c = comm_id[e, n]
+            if c >= 0:
+                community_population[c] += v
+
+
+@njit(cache=True)
+def region_totals(pop_flat, groups, region_flat, n_regions):
+    """Residents of ``groups`` by region: ``np.bincount(region_flat, pop_flat[groups].sum(axis=0),
+    minlength=n_regions)``, each cell's groups added in order, then the cells in order."""
+    out = np.zeros(n_regions)
+    for n in range(pop_flat.shape[1]):
+        total = pop_flat[groups[0], n]
+        for k in range(1, len(groups)):
+            total += pop_flat[groups[k], n]
+        out[region_flat[n]] += total
+    return out
 
 
 @njit(cache=True)
@@ -414,22 +436,37 @@ def neighbour_pairs(rows, cols, actor, can_fight, seeks):
         np.array(d_row, dtype=np.int64), np.array(d_col, dtype=np.int64)
 
 
+@njit(cache=True, inline="always")
+def _add_min_max(a, b, small, large):
+    """``small`` plus the smaller of ``a`` and ``b``, ``large`` plus the larger."""
+    return (small + a, large + b) if a < b else (small + b, large + a)
+
+
 @njit(cache=True)
 def pair_overlaps(share_flat, first, second):
     """For each actor pair, the sum over cells of the smaller share over the sum of the larger
-    (0 where the larger sums to 1e-9 or less); each sum adds the cells in order."""
+    (0 where the larger sums to 1e-9 or less); each sum adds the cells in order.
+
+    Four pairs share one pass over the cells: each running sum waits for the last addition, so
+    eight independent ones keep the adder busy (past the last pair, the last pair is summed again).
+    """
     P = len(first)
     N = share_flat.shape[1]
-    lo = np.zeros(P)
-    hi = np.zeros(P)
-    for q in range(P):
-        x_layer, y_layer = share_flat[first[q]], share_flat[second[q]]
-        small = large = 0.0
+    lo = np.zeros(P + 3)
+    hi = np.zeros(P + 3)
+    for q in range(0, P, 4):
+        x0, y0 = share_flat[first[q]], share_flat[second[q]]
+        x1, y1 = share_flat[first[min(q + 1, P - 1)]], share_flat[second[min(q + 1, P - 1)]]
+        x2, y2 = share_flat[first[min(q + 2, P - 1)]], share_flat[second[min(q + 2, P - 1)]]
+        x3, y3 = share_flat[first[min(q + 3, P - 1)]], share_flat[second[min(q + 3, P - 1)]]
+        s0 = s1 = s2 = s3 = l0 = l1 = l2 = l3 = 0.0
         for cell in range(N):
-            a, b = x_layer[cell], y_layer[cell]
-            small += a if a < b else b
-            large += b if a < b else a
-        lo[q], hi[q] = small, large
+            s0, l0 = _add_min_max(x0[cell], y0[cell], s0, l0)
+            s1, l1 = _add_min_max(x1[cell], y1[cell], s1, l1)
+            s2, l2 = _add_min_max(x2[cell], y2[cell], s2, l2)
+            s3, l3 = _add_min_max(x3[cell], y3[cell], s3, l3)
+        lo[q], lo[q + 1], lo[q + 2], lo[q + 3] = s0, s1, s2, s3
+        hi[q], hi[q + 1], hi[q + 2], hi[q + 3] = l0, l1, l2, l3
     out = np.zeros(P)
     for q in range(P):
         if hi[q] > 1e-9:
@@ -468,6 +505,24 @@ def next_clash(next_double, state, start, first, second, men, by_size, grow, eng
         if not _next_double(next_double, state) >= hazard:
             return k
     return len(first)
+
+
+@njit(cache=True)
+def draw_index(next_double, state, p):
+    """The index ``rng.choice(len(p), p=p)`` draws for valid ``p``: with ``cdf = p.cumsum()``,
+    ``(cdf / cdf[-1]).searchsorted(rng.random(), side="right")``, the first index whose normalised
+    cumulative sum exceeds the uniform. Uniforms as in :func:`next_clash`."""
+    n = len(p)
+    cdf = np.empty(n)
+    total = 0.0
+    for i in range(n):
+        total += p[i]
+        cdf[i] = total
+    u = _next_double(next_double, state)
+    for i in range(n):
+        if cdf[i] / total > u:
+            return i
+    return n
 
 
 @njit(cache=True)

@@ -18,7 +18,6 @@ import datetime as dt
 
 import mesa
 import numpy as np
-import scipy.sparse as sp
 
 from sim import (
     counterinsurgency,
@@ -184,16 +183,16 @@ class LiptakoModel(mesa.Model):
         self.comm_fulani = np.isin(self.comm_group, [ETHNIC_GROUPS.index("fulani"), ETHNIC_GROUPS.index("fulani_tolebe")])
         C = len(groups)
         self.communities = [Community(self, c, ETHNIC_GROUPS[groups[c]], regions[c]) for c in range(C)]
-        # sparse community x cell matrix of residents; its structure is fixed, its data follow self.pop
+        # the cells of each community in order: community c lives in comm_cells[comm_ptr[c]:comm_ptr[c + 1]]
         e_idx, cells = np.nonzero(self.comm_id >= 0)
         rows = self.comm_id[e_idx, cells]
         order = np.lexsort((cells, rows))
-        self._m_e, self._m_cells, self._m_rows = e_idx[order], cells[order], rows[order]
-        self.residents = sp.csr_matrix((np.ones(len(rows)), (self._m_rows, self._m_cells)), shape=(C, w.region.size))
-        self.residents.sort_indices()
+        self.comm_cells = cells[order]
+        self.comm_ptr = np.searchsorted(rows[order], np.arange(C + 1))
         self.community_population = np.zeros(C)
+        self.counted_pop = np.empty_like(self.pop)
         self.refresh_residents()
-        # the same pairs listed by cell, for per-cell means over residents
+        # the (group, cell) pairs listed by cell, for per-cell means over residents
         by_cell = np.lexsort((e_idx, cells))
         self._cell_ptr = np.searchsorted(cells[by_cell], np.arange(w.region.size + 1))
         self._cell_group, self._cell_comm = e_idx[by_cell], self.comm_id[e_idx[by_cell], cells[by_cell]]
@@ -214,10 +213,10 @@ class LiptakoModel(mesa.Model):
         self.comm_militia = engagement.militia_of_community(self)
 
     def refresh_residents(self):
-        """Point the community x cell matrix at the current population."""
-        R = self.residents
-        kernels.refresh_residents(self.pop.reshape(N_GROUPS, -1), self._m_e, self._m_cells, R.indptr, R.data,
-                                  self.community_population)
+        """Total each community's residents; ``counted_pop`` keeps the population they were counted
+        from (reprisals pick their cells by these residents, not by those killed since)."""
+        kernels.community_totals(self.pop.reshape(N_GROUPS, -1), self.comm_id, self.community_population,
+                                 self.counted_pop.reshape(N_GROUPS, -1))
 
     # ------------------------------------------------------------------ queries
 

@@ -138,6 +138,7 @@ def update_influence(model) -> None:
     model.share = _scratch(model, "share", (N_ACTORS, H, W), zero=False)
     previous = model.control.copy()
     model.leader = np.empty((H, W), dtype=np.int8)
+    model.influence_held = np.empty(N_ACTORS, dtype=bool)  # actors with influence somewhere, read by engagement
     flat = (N_ACTORS, H * W)
     kernels.influence_and_control(
         model.influence.reshape(flat), model.smoothed.reshape(flat), admin.reshape(len(states), -1),
@@ -148,7 +149,7 @@ def update_influence(model) -> None:
         np.zeros((0, H * W)) if sympathy is None else sympathy.reshape(flat), p.support_weight,
         (w.macina_core if expel else np.zeros_like(w.macina_core)).ravel(), JNIM, _EXPELLED, 1.0 - p.core_expulsion,
         p.control_threshold, p.contest_margin, model.effective.reshape(flat), model.share.reshape(flat),
-        model.control.reshape(-1), model.contested.reshape(-1), model.leader.reshape(-1))
+        model.control.reshape(-1), model.contested.reshape(-1), model.leader.reshape(-1), model.influence_held)
     if model.steps > 0:
         _log_town_changes(model, previous)
     _update_sieges(model)
@@ -286,7 +287,7 @@ def _offensive_goals(model, owner, men, pos) -> dict[int, tuple[int, int]]:
         targets = np.nonzero(_NON_STATE[owner] & war[f.index, owner] & (men > 0))[0]
         if not len(mine) or not len(targets):
             continue
-        dist = np.abs(pos[mine, None, :] - pos[None, targets, :]).max(axis=2)
+        dist = _chebyshev(pos[mine], pos[targets])
         # a militia counts only where no jihadist rival is in range: it ranks behind every one of them
         rank = dist + np.where(militia[targets], p.offensive_range + 1, 0)[None, :]
         nearest = rank.argmin(axis=1)
@@ -303,6 +304,12 @@ def _offensive_goals(model, owner, men, pos) -> dict[int, tuple[int, int]]:
     return goals
 
 
+def _chebyshev(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Distances in cells (the larger of the row and column offsets) between each of the (row,
+    column) pairs ``a`` and each of ``b``; a reduction over an axis of two costs more than this."""
+    return np.maximum(np.abs(a[:, None, 0] - b[None, :, 0]), np.abs(a[:, None, 1] - b[None, :, 1]))
+
+
 def _campaign_goals(model, faction, mine, rivals, committed, owner, men, pos, will) -> dict[int, tuple[int, int]]:
     """Goals of the ``committed`` strongest units of ``faction``, each region's strongest excepted, in
     its war on the rival jihadist units ``rivals`` (indices into ``owner``, ``men`` and ``pos``, as are
@@ -315,7 +322,7 @@ def _campaign_goals(model, faction, mine, rivals, committed, owner, men, pos, wi
     spare = np.ones(len(by_strength), dtype=bool)
     spare[garrisons] = False
     front = by_strength[spare][:committed]
-    dist = np.abs(pos[mine[front], None, :] - pos[None, rivals, :]).max(axis=2)
+    dist = _chebyshev(pos[mine[front]], pos[rivals])
     beatable = men[mine[front], None] >= p.superiority_ratio * men[None, rivals]
     dist = np.where(beatable, dist, np.iinfo(dist.dtype).max)
     nearest = dist.argmin(axis=1)

@@ -95,18 +95,21 @@ def test_cell_means_equal_sparse_product():
     np.testing.assert_allclose(intel, (R.T @ informing) / cell_pop, rtol=1e-12, atol=1e-15)
 
 
-def test_refresh_residents_follows_population():
+def test_community_totals_follow_population():
     rng = np.random.default_rng(6)
     comm_id, pop, R, *_ = _communities(rng)
-    e_idx, cells = np.nonzero(comm_id >= 0)
-    rows = comm_id[e_idx, cells]
-    order = np.lexsort((cells, rows))
-    M = sp.csr_matrix((np.ones(len(rows)), (rows[order], cells[order])), shape=R.shape)
-    M.sort_indices()
-    totals = np.zeros(R.shape[0])
-    kernels.refresh_residents(pop, e_idx[order], cells[order], M.indptr, M.data, totals)
-    np.testing.assert_allclose(M.toarray(), R.toarray())
+    totals, counted = np.full(R.shape[0], 9.0), np.zeros_like(pop)  # stale totals must be cleared
+    kernels.community_totals(pop, comm_id, totals, counted)
     np.testing.assert_allclose(totals, np.asarray(R.sum(axis=1)).ravel())
+    np.testing.assert_array_equal(counted, pop)
+
+
+def test_region_totals_equal_bincount():
+    rng = np.random.default_rng(7)
+    pop, region = rng.uniform(0, 1000, (5, 60)), rng.integers(0, 4, 60)
+    for groups in ([2], [4, 0, 3]):
+        expected = np.bincount(region, pop[groups].sum(axis=0), minlength=6)
+        np.testing.assert_array_equal(kernels.region_totals(pop, np.array(groups), region, 6), expected)
 
 
 def test_flee_equals_array_expression():
@@ -172,10 +175,12 @@ def test_influence_and_control_classifies_cells():
     influence = smoothed.copy()  # at equilibrium, so relaxation leaves it unchanged
     eff, share = np.empty((A, N)), np.empty((A, N))
     control, contested, leader = np.empty(N, np.int8), np.empty(N, bool), np.empty(N, np.int8)
+    held = np.ones(A, bool)
     kernels.influence_and_control(
         influence, smoothed, np.zeros((0, N)), np.zeros(0, np.int64), np.zeros(0), np.zeros(0, np.int64),
         np.zeros(N, np.int64), 0.5, np.zeros((0, N)), 1.0, np.zeros(N, bool), 0, np.zeros(A, bool), 1.0,
-        1.5, 0.3, eff, share, control, contested, leader)
+        1.5, 0.3, eff, share, control, contested, leader, held)
+    assert held.tolist() == influence.any(axis=1).tolist() == [True, True, False]
     assert control.tolist() == [0, -1, -1, -1]
     assert contested.tolist() == [False, True, False, False]
     np.testing.assert_allclose(share[:, 0], [4.0 / 5.5, 0.0, 0.0])
