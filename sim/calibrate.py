@@ -636,6 +636,27 @@ def _stored_distance(x, x0) -> float:
     return float(x["distance"])
 
 
+def ridged_transition(widths: np.ndarray):
+    """pyabc's multivariate normal kernel made full rank. With fewer particles than fitted parameters (30 and
+    32 in the shipped rounds) the weighted sample covariance is singular: pyabc then perturbs within the
+    particles' span and may evaluate a draw's density as zero, so the importance weights divide by zero and
+    the run fails with "total weight nan". A ridge of 1% of each parameter's own perturbation variance, and at
+    least (1e-3 x its prior width) squared, restores full rank while barely widening the kernel. ``widths`` are
+    the prior widths in the samplers' scale."""
+    import pyabc
+    import scipy.stats as st
+
+    floor = (1e-3 * np.asarray(widths, dtype=float)) ** 2
+
+    class RidgedTransition(pyabc.MultivariateNormalTransition):
+        def fit(self, X, w):
+            super().fit(X, w)
+            self.cov = self.cov + np.diag(np.maximum(0.01 * np.diag(self.cov), floor))
+            self.normal = st.multivariate_normal(cov=self.cov)
+
+    return RidgedTransition()
+
+
 def run_abc(cal: Calibration, particles: int, generations: int, eps0: float, mapper: Mapper) -> Path:
     """ABC-SMC with pyabc into ``abc.db`` (started afresh); writes posterior.csv and abc_generations.csv."""
     import logging
@@ -652,6 +673,7 @@ def run_abc(cal: Calibration, particles: int, generations: int, eps0: float, map
     logging.getLogger("ABC").setLevel(logging.WARNING)
     try:
         abc = pyabc.ABCSMC(model, prior, _stored_distance, population_size=particles,
+                           transitions=ridged_transition([d.hi - d.lo for d in cal.dims]),
                            sampler=seeded_map_sampler(mapper, cal.master_seed),
                            eps=pyabc.QuantileEpsilon(initial_epsilon=eps0, alpha=0.5))
         abc.new(f"sqlite:///{db}", {"distance": 0.0})
