@@ -42,6 +42,7 @@ from sim import eventlog as ev
 from sim import kernels
 from sim.actors import CAST, ETHNIC_GROUPS, FULANI
 from sim.agents import positions
+from sim.escalation import against_fulani
 
 FULANI_GROUPS = {ETHNIC_GROUPS.index(g) for g in FULANI}
 FULANI_IDX = sorted(FULANI_GROUPS)
@@ -105,16 +106,13 @@ def hostile_pacts(model, name: str) -> np.ndarray:
             continue
         people = kernels.region_totals(model.pop.reshape(len(model.pop), -1), base, w.region.ravel(), len(total))
         where = people / people.sum() if people.sum() > 0 else people
-        against = np.maximum(model.polarisation[base, FULANI_IDX[0]], model.polarisation[base, FULANI_IDX[1]]).max()
-        total += (0.5 + min(against, 1.0)) * where  # the maximum over the base and both Fulani groups
+        total += (0.5 + min(against_fulani(model)[base].max(), 1.0)) * where
     return total
 
 
 def local_caste_tension(model, unit) -> float:
-    r, c = unit.pos
-    ids = model.comm_id[FULANI_IDX, r * model.world.shape[1] + c]
-    ids = ids[ids >= 0]
-    return float(model.caste_tension[ids].max()) if len(ids) else 0.0
+    """The largest caste tension among the Fulani communities of the unit's cell (0 where none live)."""
+    return _local_caste_tensions(model, np.array([unit.pos[0]]), np.array([unit.pos[1]]))[0]
 
 
 def _local_caste_tensions(model, rows: np.ndarray, cols: np.ndarray) -> list[float]:

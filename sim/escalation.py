@@ -56,7 +56,7 @@ def reprisals(model) -> None:
     update_town_focus(model)
 
 
-def _against_fulani(model) -> np.ndarray:
+def against_fulani(model) -> np.ndarray:
     """Polarisation of each ethnic group against the Fulani (the larger of the two Fulani groups)."""
     f, tolebe = FULANI_IDX  # a maximum of two columns: a reduction over an axis of two costs several times more
     return np.maximum(model.polarisation[:, f], model.polarisation[:, tolebe])
@@ -88,7 +88,7 @@ def _ruler_reprisals(model) -> None:
     ruler_ops = ops[ruler]
     # polarisation rises with every massacre, so later communities see the new value; each
     # community's odds are taken when it draws, in the order the array expression multiplied them
-    against = _against_fulani(model)
+    against = against_fulani(model)
     p_collab = e.collaboration_killing * model.informing[ruled] * model.punishment[ruler]
     rng = model.rng
     source = uniform_source(rng)  # the draws that kill nobody run in a kernel
@@ -106,7 +106,7 @@ def _ruler_reprisals(model) -> None:
                 why = "tax refusal" if refusal[k] >= militia_support[k] else "support for a militia"
                 kill_civilians(model, name, cell, int(groups[k]), size,
                                notes=f"reprisal massacre by {name} after {why}")
-                against = _against_fulani(model)
+                against = against_fulani(model)
             collab = True  # the same community's second draw
             continue
         cell = _community_cell(model, c, j)
@@ -114,7 +114,7 @@ def _ruler_reprisals(model) -> None:
             kind = ev.ABDUCTION if rng.random() < 0.5 else ev.CIVILIAN_ATTACK
             kill_civilians(model, name, cell, int(groups[k]), int(rng.geometric(0.25)),
                            notes=f"{name} punishes suspected informers", kind=kind)
-            against = _against_fulani(model)
+            against = against_fulani(model)
         k, collab = k + 1, False
 
 
@@ -123,7 +123,7 @@ def _militia_reprisals(model) -> None:
 
     def odds() -> np.ndarray:
         # by actor (militias only): its people's polarisation against the Fulani
-        polar = np.where(_BASE_MASK[_MILITIAS], _against_fulani(model)[None, :], -np.inf).max(axis=1)
+        polar = np.where(_BASE_MASK[_MILITIAS], against_fulani(model)[None, :], -np.inf).max(axis=1)
         out = np.zeros(len(CAST))
         out[_MILITIAS] = e.militia_reprisal_rate * np.minimum(polar, 1.0)
         return out
