@@ -256,6 +256,9 @@ class RelationParams(Frozen):
     incident_rate: float = prob(0.02, 0.005, 0.1, "assumption", "tension clash probability per contact")
     pact_after_steps: int = Field(26, ge=4, le=104, description="truce weeks before it settles into a pact; assumption")
     memory: float = prob(0.9, 0.8, 0.98, "assumption", "EMA factor per step for losses and defections")
+    weariness_memory: float = prob(
+        0.995, 0.98, 0.999, f"assumption; {S000}: the war wore down over 2020-2021 and a truce came in May 2022",
+        "share of accumulated mutual losses still felt after a step (0.995: half-life 138 weekly steps)")
 
 
 class CounterinsurgencyParams(Frozen):

@@ -26,7 +26,8 @@ Assumptions of this module (after GeoContest's grim trigger, Cederman):
   + recent defections and losses between them -
   shared-enemy pressure (losses both suffer from a common enemy, as a share of
   their manpower) - mediation.
-- Truce desire D = accumulated losses + mean strain + shared-enemy pressure +
+- Truce desire D = accumulated losses (remembered with ``weariness_memory`` per
+  step, so a truce made by weariness alone fades as the dead are forgotten) + mean strain + shared-enemy pressure +
   mediation + the jihadist's pact propensity (toward militias) + siege_weight
   when the jihadist besieges a town where the militia has units (Farabougou
   before the Niono agreement).
@@ -216,7 +217,7 @@ def update(model) -> None:
     mem = rp.memory
     # fatalities[k, i] = fighters of i killed by k this step
     book.losses_recent = book.losses_recent * mem + model.fatalities
-    book.losses_total = book.losses_total * 0.995 + model.fatalities
+    book.losses_total = book.losses_total * rp.weariness_memory + model.fatalities
     book.defections_recent = book.defections_recent * mem + model.defected
     book.mediation *= 0.8
     factions = [model.factions[a.name] for a in CAST]

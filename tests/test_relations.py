@@ -191,3 +191,25 @@ def test_a_central_order_takes_hold_over_months_not_at_once(make_toy):
     felt = m.factions["ISGS"].central_hostility_felt
     expected = 1.0 - np.exp(-slow * m.step_days / 120.0)
     assert abs(felt - expected) < 1e-9
+
+
+def _truce_after_weeks(make_toy, weariness_memory, weeks=200):
+    """A truce made by weariness alone (800 remembered deaths) while IS central still urges war."""
+    tuned = {"relations": {"weariness_memory": weariness_memory, "weariness_weight": 0.01, "break_rate": 0.2}}
+    m = make_toy(forces=NEIGHBOURS, relations=[{"pair": ["JNIM", "ISGS"], "state": "truce"}], mechanisms=tuned,
+                 factions={"ISGS": {"central_hostility": 1.0}})
+    m.relations.losses_total[JNIM, ISGS] = m.relations.losses_total[ISGS, JNIM] = 400.0
+    for week in range(1, weeks + 1):
+        relations.update(m)
+        if m.relations.state("JNIM", "ISGS") == "war":
+            return week, m
+    return None, m
+
+
+def test_a_truce_made_by_weariness_lasts_as_long_as_the_memory_of_the_dead(make_toy):
+    held, m = _truce_after_weeks(make_toy, 0.999)
+    assert held is None
+    assert abs(m.relations.losses_total[JNIM, ISGS] - 400.0 * 0.999 ** 200) < 1e-9
+    broke, m = _truce_after_weeks(make_toy, 0.98)
+    assert broke is not None and broke > 60  # the desire fades first: 800 deaths x 0.01 start far above hostility
+    assert "outweighs truce desire" in m.log.rows[-1]["notes"]
