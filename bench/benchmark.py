@@ -19,10 +19,14 @@ process, and prints the ratios. Figures, not pass/fail: nothing here is a test.
 from __future__ import annotations
 
 import argparse
+import ctypes
+import gc
 import time
 import resource
 from collections import defaultdict
 from pathlib import Path
+
+import mesa
 
 from sim import model as model_module
 from sim.geodata import load_geodata
@@ -67,6 +71,23 @@ def _instrument(timings):
     return undo
 
 
+def _return_freed_memory() -> None:
+    """Collect garbage and hand freed heap back to the OS (glibc's malloc_trim), so that a run's peak
+    resident memory is not inflated by what earlier runs in this process freed but the allocator kept."""
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
+def _rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
 def _reset_peak_rss() -> bool:
     """Reset the kernel's peak-RSS mark for this process (Linux); False where unsupported."""
     try:
@@ -98,6 +119,8 @@ def warm_up(scenario_path: Path) -> float:
 def bench(scenario_path: Path, resolution: float) -> dict:
     sc = load_scenario(scenario_path, overrides={"resolution_deg": resolution})
     geo = load_geodata()
+    _return_freed_memory()
+    held = _rss_mb()
     per_run_peak = _reset_peak_rss()
     t0 = time.perf_counter()
     m = LiptakoModel(sc, geo)
@@ -117,8 +140,11 @@ def bench(scenario_path: Path, resolution: float) -> dict:
     peak = _peak_rss_mb()
     cells = m.world.area_km2.size
     m.release()
+    del m
+    _return_freed_memory()
     return {"resolution": resolution, "cells": cells, "steps": sc.n_steps, "setup_s": setup, "run_s": run,
             "total_s": setup + run, "agent_steps": agent_steps, "peak_mb": peak, "peak_is_per_run": per_run_peak,
+            "held_mb": held,
             "phases": dict(timings)}
 
 
@@ -134,7 +160,20 @@ def epstein(agents: int, steps: int) -> dict:
     for _ in range(steps):
         m.step()
     elapsed = time.perf_counter() - t
+    _free_epstein(m)
     return {"side": side, "agents": n, "agent_steps_per_s": n * steps / elapsed}
+
+
+def _free_epstein(model) -> None:
+    """Free what Mesa 3.3.1 keeps after a model is done: its class-level neighbourhood caches (shared by
+    every model in the process) and the per-model agent-id counter, so the next timed run's peak memory
+    is its own and not the Epstein grid's leftovers."""
+    from mesa.discrete_space import Cell
+
+    Cell.get_neighborhood.cache_clear()
+    Cell._neighborhood.cache_clear()
+    mesa.Agent._ids.pop(model, None)
+    _return_freed_memory()
 
 
 def main() -> None:
@@ -157,7 +196,8 @@ def main() -> None:
         print(f"  {r['steps'] / r['run_s']:.1f} steps/s; {rate:,.0f} agent-steps/s ({agents:.0f} Mesa agents per step on "
               f"average: factions, units, communities); {entity_rate:,.0f} entity-steps/s (Mesa agents + {r['cells']} cells)")
         scope = "this run" if r["peak_is_per_run"] else "whole process so far"
-        print(f"  peak resident memory {r['peak_mb']:.0f} MB ({scope})")
+        print(f"  peak resident memory {r['peak_mb']:.0f} MB ({scope}; the process held {r['held_mb']:.0f} MB before "
+              "set-up: interpreter, libraries, geodata, and what earlier runs left)")
         total = sum(r["phases"].values())
         for name, t in sorted(r["phases"].items(), key=lambda kv: -kv[1]):
             print(f"    {name:36s} {t:7.2f} s  {100 * t / total:5.1f}%  {1e3 * t / r['steps']:6.2f} ms/step")
