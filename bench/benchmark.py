@@ -7,7 +7,10 @@ Runs everything in one process, one full run per resolution (the scenario's
 own resolution is the default, 0.1 degree). Prints, per resolution: set-up
 seconds, seconds per full run, steps/s, agent-steps/s, the run's peak resident
 memory and the time spent in each phase of the step; then a summary table.
-The compiled kernels (sim/kernels.py) are loaded, or compiled on a cold cache,
+Before each timed run the process frees what earlier runs left (Mesa's class-level
+neighbourhood caches after the Epstein runs, garbage, and heap the allocator kept:
+glibc's malloc_trim), so a run's peak is what it needs on top of the interpreter,
+the libraries and the geodata. The compiled kernels (sim/kernels.py) are loaded, or compiled on a cold cache,
 once per process before the first timed run; that time is printed apart. Agents are counted two ways: Mesa agents only (factions,
 field units, communities alive at each step) and entities (Mesa agents plus
 grid cells, each of which carries per-cell state updated every step, as
