@@ -148,7 +148,7 @@ def test_pair_overlaps_any_number_of_pairs():
     rng = np.random.default_rng(8)
     share = rng.random((6, 70)) * (rng.random((6, 70)) < 0.5)
     share[4] = 0.0
-    for P in range(10):  # blocks of four pairs and the rest
+    for P in range(10):
         first, second = rng.integers(0, 6, P), rng.integers(0, 6, P)
         big = np.maximum(share[first], share[second]).sum(axis=1)
         small = np.minimum(share[first], share[second]).sum(axis=1)
