@@ -509,34 +509,25 @@ def draw_index(next_double, state, p):
 
 
 @njit(cache=True)
-def next_reprisal(next_double, state, start, collab_first, base_rate, against, group, ruler_ops, p_collab):
-    """The next ruler reprisal from community ``start`` on, as (community, 0) for a massacre or
-    (community, 1) for a killing of informers, or (len(base_rate), 0) for none. Each community ``k``
-    draws ``u = rng.random()`` for a massacre, when ``u < base_rate[k] * (1 + against[group[k]])
-    * ruler_ops[k]``, then another for a killing, when ``u < p_collab[k]``; with ``collab_first``
-    community ``start`` draws only the second. Uniforms as in :func:`next_clash`."""
-    k = start
-    if collab_first:
-        if _next_double(next_double, state) < p_collab[k]:
-            return k, 1
-        k += 1
-    while k < len(base_rate):
-        if _next_double(next_double, state) < base_rate[k] * (1.0 + against[group[k]]) * ruler_ops[k]:
-            return k, 0
-        if _next_double(next_double, state) < p_collab[k]:
-            return k, 1
-        k += 1
-    return len(base_rate), 0
-
-
-@njit(cache=True)
-def next_draw_below(next_double, state, start, actor, men, p_by_actor, draws):
-    """The first unit from ``start`` on whose draw ``u = rng.random()`` passes ``not u >= p_by_actor[actor]``,
-    or ``len(actor)``; only units with men and an actor flagged in ``draws`` draw. Uniforms as in
-    :func:`next_clash`."""
-    for k in range(start, len(actor)):
-        if not draws[actor[k]] or men[k] <= 0:
+def community_cells(comm_ptr, comm_cells, comm_group, counted_flat, share_flat, comm, actor, uniforms):
+    """For each event ``k``, a cell where community ``comm[k]`` lives, drawn with weights residents
+    (``counted_flat`` of the community's group) x ``actor[k]``'s share, as the flat cell index
+    ``choice`` would give from ``uniforms[k]``: the first cell whose normalised cumulative weight
+    exceeds it; -1 where the weights are all zero. The community's cells are
+    ``comm_cells[comm_ptr[c]:comm_ptr[c + 1]]``."""
+    out = np.full(len(comm), -1, dtype=np.int64)
+    for k in range(len(comm)):
+        c, a = comm[k], actor[k]
+        lo, hi = comm_ptr[c], comm_ptr[c + 1]
+        total = 0.0
+        for i in range(lo, hi):
+            total += counted_flat[comm_group[c], comm_cells[i]] * share_flat[a, comm_cells[i]]
+        if total <= 0.0:
             continue
-        if not _next_double(next_double, state) >= p_by_actor[actor[k]]:
-            return k
-    return len(actor)
+        cum = 0.0  # ends at total, the same sum, so some cell's cumulative share exceeds any uniform < 1
+        for i in range(lo, hi):
+            cum += counted_flat[comm_group[c], comm_cells[i]] * share_flat[a, comm_cells[i]]
+            if cum / total > uniforms[k]:
+                out[k] = comm_cells[i]
+                break
+    return out
