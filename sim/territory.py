@@ -350,9 +350,9 @@ def resolve_clashes(model) -> None:
     p = model.params.territory
     rel = model.relations
     members = model.unit_list()
-    order = members.copy()
-    model.random.shuffle(order)  # the permutation model.units.shuffle() draws, without building an AgentSet
-    units = [u for u in members if u.manpower > 0]
+    turns = model.rng.permutation(len(members))  # each unit's turn
+    alive = [k for k, u in enumerate(members) if u.manpower > 0]
+    units = [members[k] for k in alive]
     if len(units) < 2:
         return
     own = np.array([u.actor for u in units], dtype=np.int64)
@@ -361,9 +361,7 @@ def resolve_clashes(model) -> None:
                                                           ~_IS_PARTNER[own])  # partners are met, they do not seek
     if not len(first):
         return
-    rank = {u.unique_id: k for k, u in enumerate(order)}
-    turn = np.array([rank[u.unique_id] for u in units])[first]
-    visit = np.lexsort((second, d_col, d_row, turn))
+    visit = np.lexsort((second, d_col, d_row, turns[alive][first]))
     # each pair once, at its first visit
     uid = np.array([u.unique_id for u in units], dtype=np.int64)
     lo, hi = np.minimum(uid[first], uid[second]), np.maximum(uid[first], uid[second])
