@@ -101,7 +101,8 @@ def militia_of_community(model) -> np.ndarray:
 def update_attitudes(model) -> None:
     """Exposure, grievance, legitimacy, support, fear, refusal and informing for all communities."""
     p = model.params.engagement
-    model.refresh_residents()  # killings since the last refresh count at once
+    # the only residents lost since the last count are last step's dead (flight stays within communities)
+    model.community_population -= model.civ_killed_last.sum(axis=1)
     pop_c = np.maximum(model.community_population, 1.0)
     A = N_ACTORS
     live = model.influence_held  # other layers are all zero; influence changes only in territory.update_influence
@@ -274,13 +275,12 @@ def _displace(model) -> None:
     E = model.pop.shape[0]
     by_region, total_moved = kernels.flee(model.pop.reshape(E, -1), model.comm_id, model.fear, model.danger.ravel(),
                                           p.flee_rate, w.region.ravel(), len(w.region_names))
-    if total_moved <= 0:
-        return
-    refuge = _refuges(model)
-    np.add.at(model.pop, (slice(None), refuge[:, 0], refuge[:, 1]), by_region)
-    model.displaced_total += total_moved
-    # residents move within their region, so within their community: its total stands (but for rounding),
-    # and only the copy reprisals draw their cells from is refreshed (a recount costs twice as much)
+    if total_moved > 0:
+        refuge = _refuges(model)
+        np.add.at(model.pop, (slice(None), refuge[:, 0], refuge[:, 1]), by_region)
+        model.displaced_total += total_moved
+    # residents move within their region, so within their community: its total stands (but for rounding);
+    # reprisals draw their cells from the residents as they now live
     np.copyto(model.counted_pop, model.pop)
 
 
