@@ -333,25 +333,29 @@ def _mobilise(model) -> None:
     threatened = model.community_population[eligible] * model.exposure[eligible, ruler]
     raised = model.rng.poisson(rate * threatened)
     regions = model.world.region
-    by_militia = {}  # militia -> region -> its units there in Mesa's order, with the units raised here appended
+    # militia -> region -> its largest unit there (the first of the largest in Mesa's order), which absorbing
+    # keeps the largest; a unit raised where it had none takes the place
+    by_militia = {}
     for c, n in zip(eligible[raised > 0].tolist(), raised[raised > 0].tolist()):
         m = CAST[militia[c]].name
         if m not in by_militia:
             by_region = by_militia[m] = {}
             for u in model.factions[m].units:
-                by_region.setdefault(int(regions[u.pos]), []).append(u)
+                r = int(regions[u.pos])
+                if r not in by_region or u.manpower > by_region[r].manpower:
+                    by_region[r] = u
         by_region = by_militia[m]
         model.mobilised[c] += n
         region = int(model.comm_region[c])
         here = by_region.get(region)
-        if here:
-            max(here, key=lambda u: u.manpower).absorb(n, _one_hot(model.comm_group[c]))
+        if here is not None:
+            here.absorb(n, _one_hot(model.comm_group[c]))
         else:
             pos = tuple(_refuges(model)[region])
             u = ArmedUnit(model, m, pos, n, _one_hot(model.comm_group[c]), 0.3, 0.8,
                           f"{m} ({model.world.region_names[region]})")
             u.establishment = n
-            by_region.setdefault(int(regions[u.pos]), []).append(u)
+            by_region[region] = u  # the refuge lies in the region
 
 
 def _one_hot(g: int) -> np.ndarray:
