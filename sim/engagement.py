@@ -197,31 +197,13 @@ def _recruit(model) -> None:
                       for f, cost in zip(recruiters, upkeep)], [len(g) for g in groups])
     # a unit emptied earlier this step (desertion) recruits nobody; it is removed at the step's end
     expected = np.where(men > 0, rate * pool * men / np.maximum(np.maximum(own, men), 1.0), 0.0)
-    # Groups recruit in turn, and a group's splits draw (Gumbel noise) before the next group's recruits
-    # are drawn. Recruits are drawn for all the groups left at once; that draw is the turn-by-turn one up
-    # to the first group with a unit to split, so the generator goes back and draws up to there again.
+    # every group's recruits are drawn at once; then the companies that outgrew their size split, in turn
+    drawn = model.rng.poisson(expected)
+    _absorb_recruits(model, units, rows, cols, actor, men, drawn, np.flatnonzero(drawn))
     split_size = model.params.territory.split_size
-    rng = model.rng
-    ends = np.cumsum([len(g) for g in groups])
-    drawn = np.zeros(len(units), dtype=np.int64)
-    g = 0
-    while g < len(groups):
-        start = ends[g] - len(groups[g])
-        saved = rng.bit_generator.state
-        drawn[start:] = rng.poisson(expected[start:])
-        splitting = np.flatnonzero(men[start:] + drawn[start:] > split_size)
-        if len(splitting):
-            g = min(int(np.searchsorted(ends, start + splitting[0], side="right")), len(groups) - 1)
-        else:
-            g = len(groups) - 1
-        if ends[g] < len(units):
-            rng.bit_generator.state = saved
-            drawn[start:ends[g]] = rng.poisson(expected[start:ends[g]])
-        _absorb_recruits(model, units, rows, cols, actor, men, drawn, start + np.flatnonzero(drawn[start:ends[g]]))
-        for u in groups[g]:  # the groups before it have no unit to split
-            if u.manpower > split_size:
-                _split(model, u, total)
-        g += 1
+    for u in units:
+        if u.manpower > split_size:
+            _split(model, u, total)
 
 
 def _absorb_recruits(model, units, rows, cols, actor, men, drawn, joined) -> None:
