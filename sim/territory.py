@@ -256,13 +256,12 @@ def move_units(model) -> None:
     side = 2 * m + 1
     new_rows, new_cols = rows0 + best // side - m, cols0 + best % side - m
     goals = _offensive_goals(model, t["own"][moving], t["men"][moving], np.column_stack([rows0, cols0]))
-    for k, (u, row, col) in enumerate(zip(units, new_rows.tolist(), new_cols.tolist())):
-        goal = goals.get(k)
-        if goal is not None:
-            r, c = u.pos
-            u.pos = (int(r + min(max(goal[0] - r, -m), m)), int(c + min(max(goal[1] - c, -m), m)))
-        else:
-            u.pos = (row, col)
+    if goals:  # units on the offensive step up to m cells toward their goal instead
+        k, goal = np.array(list(goals)), np.array(list(goals.values()))
+        new_rows[k] = rows0[k] + np.minimum(np.maximum(goal[:, 0] - rows0[k], -m), m)
+        new_cols[k] = cols0[k] + np.minimum(np.maximum(goal[:, 1] - cols0[k], -m), m)
+    for u, row, col in zip(units, new_rows.tolist(), new_cols.tolist()):
+        u.pos = (row, col)
 
 
 def _offensive_goals(model, owner, men, pos) -> dict[int, tuple[int, int]]:
