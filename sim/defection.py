@@ -168,8 +168,10 @@ def defections(model) -> None:
         feels = (actor != rival.index) & (near | (far > 0)) & (switch < 0)
         pull = np.zeros(len(units))
         for own in model.factions.values():
+            if own.kind != "jihadist" or own is rival:
+                continue
             mine = feels & (actor == own.index)
-            if own.kind != "jihadist" or own is rival or not mine.any():
+            if not mine.any():
                 continue
             logit = _PullTerms(model, own, rival, pacts[own.name]).logit(fulani[mine], hardline[mine], regions[mine],
                                                                          caste[mine])
