@@ -56,7 +56,7 @@ class Faction(mesa.Agent):
 
     @property
     def manpower(self) -> int:
-        return int(sum(u.manpower for u in self.units))
+        return sum([u.manpower for u in self.units])  # a list sums faster than a generator (~29 calls a step)
 
 
 class ArmedUnit(mesa.Agent):

@@ -31,6 +31,9 @@ Assumptions of this module:
 - Fighters leave in a trickle: Binomial(manpower, trickle_rate x pull) join the
   rival's nearest unit. Loyalty erodes with pull and recovers slowly; a unit
   whose loyalty falls below ``whole_unit_threshold`` changes sides whole.
+- All units draw at once, from their manpower at the start of the phase; the
+  departures then take effect unit by unit in a random order (which rival unit
+  is nearest, and who is left to leave, follow that order).
 - Leadership quality recovers by 0.5% of the gap per step (assumption).
 """
 
@@ -46,6 +49,7 @@ from sim.escalation import against_fulani
 
 FULANI_GROUPS = {ETHNIC_GROUPS.index(g) for g in FULANI}
 FULANI_IDX = sorted(FULANI_GROUPS)
+_IS_JIHADIST = np.array([a.kind == "jihadist" for a in CAST])
 _MILITIA_BASES = [(a.name, np.array([ETHNIC_GROUPS.index(g) for g in a.base])) for a in CAST if a.kind == "militia"]
 
 
@@ -55,13 +59,13 @@ def pull_logit(model, unit, own, rival, pacts: np.ndarray | None = None) -> floa
     if pacts is None:
         pacts = hostile_pacts(model, own.name)
     terms = _PullTerms(model, own, rival, pacts)
-    return terms.logit(unit, model.world.region[unit.pos], local_caste_tension(model, unit))
+    return terms.logit(unit.fulani_share, unit.hardline, model.world.region[unit.pos], local_caste_tension(model, unit))
 
 
 class _PullTerms:
     """The terms of :func:`pull_logit` that are the same for every unit of ``own`` during the
-    defection phase, computed once; :meth:`logit` adds them to the unit's own terms in the
-    formula's order, so the sum is the same float."""
+    defection phase, computed once; :meth:`logit` adds them to the units' own terms in the
+    formula's order."""
 
     def __init__(self, model, own, rival, pacts: np.ndarray):
         d = self.d = model.params.defection
@@ -75,17 +79,17 @@ class _PullTerms:
         self.infiltration = d.infiltration_weight * rival.infiltration.get(own.name, 0.0)
         self.strain = d.strain_weight * (own.strain - rival.strain)
 
-    def logit(self, unit, region: int, caste: float) -> float:
-        """The logit for ``unit`` standing in admin-1 ``region`` where the Fulani's caste tension is ``caste``."""
+    def logit(self, fulani, hardline, region, caste):
+        """The logit for units with Fulani share ``fulani`` and commanders' ``hardline`` standing in admin-1
+        ``region`` where the Fulani's caste tension is ``caste`` (scalars, or arrays over units)."""
         d = self.d
-        fulani = unit.fulani_share
         return (
             d.base_pull
             + self.loot
             + self.tax
             + d.pact_weight * fulani * self.pacts[region]
             + d.caste_weight * fulani * caste
-            + d.sharia_weight * unit.hardline * (self.sr.sharia_pace - self.so.sharia_pace)
+            + d.sharia_weight * hardline * (self.sr.sharia_pace - self.so.sharia_pace)
             + self.central
             + self.leadership
             + self.momentum
@@ -94,32 +98,37 @@ class _PullTerms:
         )
 
 
-def hostile_pacts(model, name: str) -> np.ndarray:
+def hostile_pacts(model, name: str, shares: dict | None = None) -> np.ndarray:
     """By admin-1 region: the sum over militias at truce or pact with ``name`` of their base's
     polarisation against the Fulani, each weighted by the share of the militia's people who live in
     that region. Fulani fighters resent a pact with the militia that preys on their own neighbours
-    (seed 000: the Dogon and Bambara pacts drove Katiba Macina's Fulani to ISGS), not one far away."""
+    (seed 000: the Dogon and Bambara pacts drove Katiba Macina's Fulani to ISGS), not one far away.
+    ``shares`` keeps each militia's shares by region for further calls while the population is unchanged."""
     w = model.world
     total = np.zeros(len(w.region_names))
+    shares = {} if shares is None else shares
+    against = None
     for militia, base in _MILITIA_BASES:
         if model.relations.state(name, militia) not in ("truce", "pact"):
             continue
-        people = kernels.region_totals(model.pop.reshape(len(model.pop), -1), base, w.region.ravel(), len(total))
-        where = people / people.sum() if people.sum() > 0 else people
-        total += (0.5 + min(against_fulani(model)[base].max(), 1.0)) * where
+        if militia not in shares:
+            people = kernels.region_totals(model.pop.reshape(len(model.pop), -1), base, w.region.ravel(), len(total))
+            shares[militia] = people / people.sum() if people.sum() > 0 else people
+        against = against_fulani(model) if against is None else against
+        total += (0.5 + min(against[base].max(), 1.0)) * shares[militia]
     return total
 
 
 def local_caste_tension(model, unit) -> float:
     """The largest caste tension among the Fulani communities of the unit's cell (0 where none live)."""
-    return _local_caste_tensions(model, np.array([unit.pos[0]]), np.array([unit.pos[1]]))[0]
+    return float(_local_caste_tensions(model, np.array([unit.pos[0]]), np.array([unit.pos[1]]))[0])
 
 
-def _local_caste_tensions(model, rows: np.ndarray, cols: np.ndarray) -> list[float]:
+def _local_caste_tensions(model, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
     """:func:`local_caste_tension` at each of the cells (rows, cols), in one pass."""
     ids = model.comm_id[FULANI_IDX][:, rows * model.world.shape[1] + cols]
     tension = np.where(ids >= 0, model.caste_tension[np.maximum(ids, 0)], -np.inf).max(axis=0, initial=-np.inf)
-    return np.where(np.isfinite(tension), tension, 0.0).tolist()
+    return np.where(np.isfinite(tension), tension, 0.0)
 
 
 def defections(model) -> None:
@@ -127,42 +136,62 @@ def defections(model) -> None:
     jihadists = [f for f in model.factions.values() if f.kind == "jihadist" and f.active]
     for f in jihadists:
         f.leadership += 0.005 * (1.0 - f.leadership)
-    # the permutation model.units.shuffle() draws (it shuffles its member list), without building an AgentSet
+    # the units of jihadist groups with men, in a random order (the order their defections take effect)
     units = model.unit_list()
-    model.random.shuffle(units)
+    units = [units[k] for k in model.rng.permutation(len(units)).tolist()
+             if _IS_JIHADIST[units[k].actor] and units[k].manpower > 0]
+    if not units:
+        return
     rows, cols = positions(units).T
-    # whether each unit stands within reach_cells of a rival's presence (presence is fixed during this phase)
-    near = {f.name: kernels.window_count(model.presence[f.index] > 0, rows, cols, d.reach_cells) > 0 for f in jihadists}
-    pacts = {f.name: hostile_pacts(model, f.name) for f in model.factions.values() if f.kind == "jihadist"}
-    # what the phase leaves unchanged is read once: positions, caste tension and each pair's fixed terms
-    regions = model.world.region[rows, cols].tolist()
+    actor = np.array([u.actor for u in units])
+    men = np.array([u.manpower for u in units])
+    fulani = np.array([u.fulani_share for u in units])
+    hardline = np.array([u.hardline for u in units])
+    loyalty = np.array([u.loyalty for u in units])
+    regions = model.world.region[rows, cols]
     caste = _local_caste_tensions(model, rows, cols)
-    terms = {(own.name, rival.name): _PullTerms(model, own, rival, pacts[own.name])
-             for own in model.factions.values() if own.kind == "jihadist" for rival in jihadists if rival is not own}
-    for k, u in enumerate(units):
-        own = model.factions[u.faction]
-        if own.kind != "jihadist" or u.manpower <= 0:
-            continue
-        # beyond reach, the rival's recruiters still speak to fighters its pacts with their neighbours' militias
-        # have aggrieved, the more so the more aggrieved (seed 000: al-Sahrawi's campaign among Katiba Macina)
-        far = min(1.0, u.fulani_share * pacts[own.name][regions[k]])
-        for rival in jihadists:
-            if rival is own or not (near[rival.name][k] or far > 0):
+    shares = {}
+    pacts = {f.name: hostile_pacts(model, f.name, shares) for f in model.factions.values() if f.kind == "jihadist"}
+    # beyond reach, the rival's recruiters still speak to fighters its pacts with their neighbours' militias
+    # have aggrieved, the more so the more aggrieved (seed 000: al-Sahrawi's campaign among Katiba Macina)
+    far = np.zeros(len(units))
+    for f in model.factions.values():
+        if f.kind == "jihadist":
+            own = actor == f.index
+            far[own] = np.minimum(1.0, fulani[own] * pacts[f.name][regions[own]])
+    # a unit feels each rival in turn (the rivals' order): its loyalty erodes, and it changes sides whole
+    # or loses a trickle of fighters; a unit that has changed sides feels no further rival
+    switch, trickle = np.full(len(units), -1), np.zeros((len(jihadists), len(units)), dtype=np.int64)
+    for j, rival in enumerate(jihadists):
+        # whether each unit stands within reach_cells of the rival's presence (fixed during this phase)
+        near = kernels.window_count(model.presence[rival.index] > 0, rows, cols, d.reach_cells) > 0
+        feels = (actor != rival.index) & (near | (far > 0)) & (switch < 0)
+        pull = np.zeros(len(units))
+        for own in model.factions.values():
+            if own.kind != "jihadist" or own is rival:
                 continue
-            pull = 1.0 / (1.0 + np.exp(-terms[own.name, rival.name].logit(u, regions[k], caste[k])))
-            if not near[rival.name][k]:
-                pull *= far
-            u.loyalty += -d.loyalty_erosion * pull + d.loyalty_recovery * (0.8 - u.loyalty)
-            if u.loyalty < d.whole_unit_threshold:
+            mine = feels & (actor == own.index)
+            if not mine.any():
+                continue
+            logit = _PullTerms(model, own, rival, pacts[own.name]).logit(fulani[mine], hardline[mine], regions[mine],
+                                                                         caste[mine])
+            pull[mine] = 1.0 / (1.0 + np.exp(-logit))
+        pull = np.where(near, pull, pull * far)
+        loyalty = np.where(feels, loyalty - d.loyalty_erosion * pull + d.loyalty_recovery * (0.8 - loyalty), loyalty)
+        switch[feels & (loyalty < d.whole_unit_threshold)] = j
+        stays = feels & (switch < 0)
+        trickle[j, stays] = model.rng.binomial(men[stays], d.trickle_rate * pull[stays])
+    for k, u in enumerate(units):
+        u.loyalty = float(loyalty[k])
+    for k in np.flatnonzero((switch >= 0) | trickle.any(axis=0)).tolist():
+        u = units[k]
+        own = model.factions[u.faction]
+        for j, rival in enumerate(jihadists):
+            if switch[k] == j:
                 _switch(model, u, own, rival)
                 break
-            n = int(model.rng.binomial(u.manpower, d.trickle_rate * pull))
-            if n:
-                _trickle(model, u, own, rival, n)
-
-
-def _nearest(units, pos):
-    return min(units, key=lambda x: abs(x.pos[0] - pos[0]) + abs(x.pos[1] - pos[1]))
+            if trickle[j, k]:
+                _trickle(model, u, own, rival, int(trickle[j, k]))
 
 
 def _trickle(model, unit, own, rival, n) -> None:
@@ -170,7 +199,8 @@ def _trickle(model, unit, own, rival, n) -> None:
     if not targets:
         return
     moved = unit.lose(n)
-    _nearest(targets, unit.pos).absorb(moved, unit.ethnic)
+    # the nearest in city-block distance, the first of the list among equals (as min() would give)
+    targets[int(np.abs(positions(targets) - unit.pos).sum(axis=1).argmin())].absorb(moved, unit.ethnic)
     model.defected[own.index, rival.index] += moved
     if moved >= 10:
         model.log.add(model, ev.GROUP_CHANGE, ev.acled_actor(own.name), ev.acled_actor(rival.name), cell=unit.pos,

@@ -101,7 +101,8 @@ def militia_of_community(model) -> np.ndarray:
 def update_attitudes(model) -> None:
     """Exposure, grievance, legitimacy, support, fear, refusal and informing for all communities."""
     p = model.params.engagement
-    model.refresh_residents()  # killings since the last refresh count at once
+    # the only residents lost since the last count are last step's dead (flight stays within communities)
+    model.community_population -= model.civ_killed_last.sum(axis=1)
     pop_c = np.maximum(model.community_population, 1.0)
     A = N_ACTORS
     live = model.influence_held  # other layers are all zero; influence changes only in territory.update_influence
@@ -196,31 +197,13 @@ def _recruit(model) -> None:
                       for f, cost in zip(recruiters, upkeep)], [len(g) for g in groups])
     # a unit emptied earlier this step (desertion) recruits nobody; it is removed at the step's end
     expected = np.where(men > 0, rate * pool * men / np.maximum(np.maximum(own, men), 1.0), 0.0)
-    # Groups recruit in turn, and a group's splits draw (Gumbel noise) before the next group's recruits
-    # are drawn. Recruits are drawn for all the groups left at once; that draw is the turn-by-turn one up
-    # to the first group with a unit to split, so the generator goes back and draws up to there again.
+    # every group's recruits are drawn at once; then the companies that outgrew their size split, in turn
+    drawn = model.rng.poisson(expected)
+    _absorb_recruits(model, units, rows, cols, actor, men, drawn, np.flatnonzero(drawn))
     split_size = model.params.territory.split_size
-    rng = model.rng
-    ends = np.cumsum([len(g) for g in groups])
-    drawn = np.zeros(len(units), dtype=np.int64)
-    g = 0
-    while g < len(groups):
-        start = ends[g] - len(groups[g])
-        saved = rng.bit_generator.state
-        drawn[start:] = rng.poisson(expected[start:])
-        splitting = np.flatnonzero(men[start:] + drawn[start:] > split_size)
-        if len(splitting):
-            g = min(int(np.searchsorted(ends, start + splitting[0], side="right")), len(groups) - 1)
-        else:
-            g = len(groups) - 1
-        if ends[g] < len(units):
-            rng.bit_generator.state = saved
-            drawn[start:ends[g]] = rng.poisson(expected[start:ends[g]])
-        _absorb_recruits(model, units, rows, cols, actor, men, drawn, start + np.flatnonzero(drawn[start:ends[g]]))
-        for u in groups[g]:  # the groups before it have no unit to split
-            if u.manpower > split_size:
-                _split(model, u, total)
-        g += 1
+    for u in units:
+        if u.manpower > split_size:
+            _split(model, u, total)
 
 
 def _absorb_recruits(model, units, rows, cols, actor, men, drawn, joined) -> None:
@@ -274,12 +257,13 @@ def _displace(model) -> None:
     E = model.pop.shape[0]
     by_region, total_moved = kernels.flee(model.pop.reshape(E, -1), model.comm_id, model.fear, model.danger.ravel(),
                                           p.flee_rate, w.region.ravel(), len(w.region_names))
-    if total_moved <= 0:
-        return
-    refuge = _refuges(model)
-    np.add.at(model.pop, (slice(None), refuge[:, 0], refuge[:, 1]), by_region)
-    model.displaced_total += total_moved
-    model.refresh_residents()
+    if total_moved > 0:
+        refuge = _refuges(model)
+        np.add.at(model.pop, (slice(None), refuge[:, 0], refuge[:, 1]), by_region)
+        model.displaced_total += total_moved
+    # residents move within their region, so within their community: its total stands (but for rounding);
+    # reprisals draw their cells from the residents as they now live
+    np.copyto(model.counted_pop, model.pop)
 
 
 def _refuges(model) -> np.ndarray:
@@ -331,25 +315,29 @@ def _mobilise(model) -> None:
     threatened = model.community_population[eligible] * model.exposure[eligible, ruler]
     raised = model.rng.poisson(rate * threatened)
     regions = model.world.region
-    by_militia = {}  # militia -> region -> its units there in Mesa's order, with the units raised here appended
+    # militia -> region -> its largest unit there (the first of the largest in Mesa's order), which absorbing
+    # keeps the largest; a unit raised where it had none takes the place
+    by_militia = {}
     for c, n in zip(eligible[raised > 0].tolist(), raised[raised > 0].tolist()):
         m = CAST[militia[c]].name
         if m not in by_militia:
             by_region = by_militia[m] = {}
             for u in model.factions[m].units:
-                by_region.setdefault(int(regions[u.pos]), []).append(u)
+                r = int(regions[u.pos])
+                if r not in by_region or u.manpower > by_region[r].manpower:
+                    by_region[r] = u
         by_region = by_militia[m]
         model.mobilised[c] += n
         region = int(model.comm_region[c])
         here = by_region.get(region)
-        if here:
-            max(here, key=lambda u: u.manpower).absorb(n, _one_hot(model.comm_group[c]))
+        if here is not None:
+            here.absorb(n, _one_hot(model.comm_group[c]))
         else:
             pos = tuple(_refuges(model)[region])
             u = ArmedUnit(model, m, pos, n, _one_hot(model.comm_group[c]), 0.3, 0.8,
                           f"{m} ({model.world.region_names[region]})")
             u.establishment = n
-            by_region.setdefault(int(regions[u.pos]), []).append(u)
+            by_region[region] = u  # the refuge lies in the region
 
 
 def _one_hot(g: int) -> np.ndarray:

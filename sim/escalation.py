@@ -18,9 +18,14 @@ Assumptions of this module:
   x (1 + polarisation of the victims against the Fulani) x ops_factor; sizes
   are geometric with mean ``massacre_size``, capped at ``massacre_cap``.
 - It kills informers with probability collaboration_killing x informing x
-  punishment (smaller events, half of them abductions).
+  punishment (smaller events, half of them abductions). Both happen in a cell
+  drawn among the community's by residents x the ruler's influence share.
 - Militia units kill Fulani civilians near them with probability
   militia_reprisal_rate x polarisation of their base against the Fulani.
+- All ruled communities draw at once, with the polarisation at the start of the
+  phase (a massacre raises the others' odds from the next step on), each for a
+  massacre and then for a killing of informers; the militias then all draw with
+  the polarisation the rulers' killings left.
 - Every civilian killed raises the polarisation of the victims' group against
   the perpetrator's ethnic base (see :func:`sim.counterinsurgency.kill_civilians`);
   polarisation decays slowly.
@@ -31,6 +36,8 @@ Assumptions of this module:
 
 from __future__ import annotations
 
+from itertools import compress
+
 import numpy as np
 
 from sim import eventlog as ev
@@ -38,7 +45,6 @@ from sim import kernels
 from sim.actors import CAST, ETHNIC_GROUPS, FULANI
 from sim.agents import positions
 from sim.counterinsurgency import kill_civilians
-from sim.draws import choice_index, uniform_source
 from sim.world import COUNTRY_CODES
 
 FULANI_IDX = [ETHNIC_GROUPS.index(g) for g in FULANI]
@@ -62,17 +68,6 @@ def against_fulani(model) -> np.ndarray:
     return np.maximum(model.polarisation[:, f], model.polarisation[:, tolebe])
 
 
-def _community_cell(model, c: int, actor: int):
-    """A cell where community ``c`` lives, weighted by residents and the actor's share."""
-    cells = model.comm_cells[model.comm_ptr[c]:model.comm_ptr[c + 1]]
-    weights = model.counted_pop[model.comm_group[c]].ravel()[cells] * model.share[actor].ravel()[cells]
-    total = weights.sum()
-    if total <= 0:
-        return None
-    cell = int(cells[choice_index(model.rng, weights / total)])
-    return divmod(cell, model.world.shape[1])
-
-
 def _ruler_reprisals(model) -> None:
     e = model.params.escalation
     ruled = np.flatnonzero(model.ruler >= 0)
@@ -83,62 +78,49 @@ def _ruler_reprisals(model) -> None:
     refusal = model.refusal[ruled]
     groups = model.comm_group[ruled]
     ops = np.array([model.ops_factor(a.name) for a in CAST])
-    base_rate = (e.reprisal_rate * np.minimum(1.0, refusal + 2.0 * militia_support)
-                 * (1.0 - model.restraint[ruler]))
-    ruler_ops = ops[ruler]
-    # polarisation rises with every massacre, so later communities see the new value; each
-    # community's odds are taken when it draws, in the order the array expression multiplied them
-    against = against_fulani(model)
+    p_massacre = (e.reprisal_rate * np.minimum(1.0, refusal + 2.0 * militia_support) * (1.0 - model.restraint[ruler])
+                  * (1.0 + against_fulani(model)[groups]) * ops[ruler])
     p_collab = e.collaboration_killing * model.informing[ruled] * model.punishment[ruler]
     rng = model.rng
-    source = uniform_source(rng)  # the draws that kill nobody run in a kernel
-    k, collab = 0, False
-    while True:
-        k, hit = kernels.next_reprisal(*source, k, collab, base_rate, against, groups, ruler_ops, p_collab)
-        if k == len(ruled):
-            break
-        c, j = int(ruled[k]), int(ruler[k])
-        name = CAST[j].name
-        if hit == 0:
-            cell = _community_cell(model, c, j)
-            if cell is not None:
-                size = min(int(rng.geometric(1.0 / e.massacre_size)), e.massacre_cap)
-                why = "tax refusal" if refusal[k] >= militia_support[k] else "support for a militia"
-                kill_civilians(model, name, cell, int(groups[k]), size,
-                               notes=f"reprisal massacre by {name} after {why}")
-                against = against_fulani(model)
-            collab = True  # the same community's second draw
+    # each community draws for a massacre, then for a killing of informers; events follow in that order
+    k, collab = np.nonzero(rng.random((len(ruled), 2)) < np.column_stack((p_massacre, p_collab)))
+    if not len(k):
+        return
+    # a cell where the victims live, weighted by residents and the ruler's share
+    cells = kernels.community_cells(model.comm_ptr, model.comm_cells, model.comm_group,
+                                    model.counted_pop.reshape(len(model.pop), -1),
+                                    model.share.reshape(len(CAST), -1), ruled[k], ruler[k], rng.random(len(k)))
+    collab = collab.astype(bool)
+    size = np.empty(len(k), dtype=np.int64)
+    size[~collab] = np.minimum(rng.geometric(1.0 / e.massacre_size, (~collab).sum()), e.massacre_cap)
+    size[collab] = rng.geometric(0.25, collab.sum())
+    abduction = np.zeros(len(k), dtype=bool)
+    abduction[collab] = rng.random(collab.sum()) < 0.5  # half the killings of informers are abductions
+    W = model.world.shape[1]
+    for i, informers, cell, victims, abducted in zip(k.tolist(), collab.tolist(), cells.tolist(), size.tolist(),
+                                                     abduction.tolist()):
+        if cell < 0:  # none of the community's residents live under the ruler's share
             continue
-        cell = _community_cell(model, c, j)
-        if cell is not None:
-            kind = ev.ABDUCTION if rng.random() < 0.5 else ev.CIVILIAN_ATTACK
-            kill_civilians(model, name, cell, int(groups[k]), int(rng.geometric(0.25)),
-                           notes=f"{name} punishes suspected informers", kind=kind)
-            against = against_fulani(model)
-        k, collab = k + 1, False
+        name = CAST[ruler[i]].name
+        if informers:
+            kill_civilians(model, name, divmod(cell, W), int(groups[i]), victims,
+                           notes=f"{name} punishes suspected informers",
+                           kind=ev.ABDUCTION if abducted else ev.CIVILIAN_ATTACK)
+        else:
+            why = "tax refusal" if refusal[i] >= militia_support[i] else "support for a militia"
+            kill_civilians(model, name, divmod(cell, W), int(groups[i]), victims,
+                           notes=f"reprisal massacre by {name} after {why}")
 
 
 def _militia_reprisals(model) -> None:
     e = model.params.escalation
-
-    def odds() -> np.ndarray:
-        # by actor (militias only): its people's polarisation against the Fulani
-        polar = np.where(_BASE_MASK[_MILITIAS], against_fulani(model)[None, :], -np.inf).max(axis=1)
-        out = np.zeros(len(CAST))
-        out[_MILITIAS] = e.militia_reprisal_rate * np.minimum(polar, 1.0)
-        return out
-
-    p_reprisal = odds()
-    units = model.unit_list()
-    actor = np.array([u.actor for u in units], dtype=np.int64)
-    men = np.array([u.manpower for u in units], dtype=np.int64)  # killing civilians changes no unit
-    source = uniform_source(model.rng)  # the draws that kill nobody run in a kernel
-    k = -1
-    while True:
-        k = kernels.next_draw_below(*source, k + 1, actor, men, p_reprisal, _IS_MILITIA)
-        if k == len(units):
-            break
-        u = units[k]
+    # by actor (militias only): its people's polarisation against the Fulani
+    polar = np.where(_BASE_MASK[_MILITIAS], against_fulani(model)[None, :], -np.inf).max(axis=1)
+    p_reprisal = np.zeros(len(CAST))
+    p_reprisal[_MILITIAS] = e.militia_reprisal_rate * np.minimum(polar, 1.0)
+    units = [u for u in model.unit_list() if _IS_MILITIA[u.actor] and u.manpower > 0]
+    hits = model.rng.random(len(units)) < p_reprisal[[u.actor for u in units]]
+    for u in compress(units, hits):
         r, c = u.pos
         fulani = model.pop[FULANI_IDX, r, c]
         if fulani.sum() < 1:
@@ -147,7 +129,6 @@ def _militia_reprisals(model) -> None:
         size = min(int(model.rng.geometric(1.0 / (0.5 * e.massacre_size))), e.massacre_cap)
         kill_civilians(model, u.faction, (r, c), group, size,
                        notes=f"{u.faction} reprisal against Fulani civilians")
-        p_reprisal = odds()
 
 
 def update_town_focus(model) -> None:

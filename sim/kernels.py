@@ -436,41 +436,24 @@ def neighbour_pairs(rows, cols, actor, can_fight, seeks):
         np.array(d_row, dtype=np.int64), np.array(d_col, dtype=np.int64)
 
 
-@njit(cache=True, inline="always")
-def _add_min_max(a, b, small, large):
-    """``small`` plus the smaller of ``a`` and ``b``, ``large`` plus the larger."""
-    return (small + a, large + b) if a < b else (small + b, large + a)
-
-
-@njit(cache=True)
+@njit(cache=True, fastmath=True)
 def pair_overlaps(share_flat, first, second):
     """For each actor pair, the sum over cells of the smaller share over the sum of the larger
-    (0 where the larger sums to 1e-9 or less); each sum adds the cells in order.
+    (0 where the larger sums to 1e-9 or less).
 
-    Four pairs share one pass over the cells: each running sum waits for the last addition, so
-    eight independent ones keep the adder busy (past the last pair, the last pair is summed again).
+    ``fastmath`` lets the sums be reordered, so they run in SIMD lanes: about 4x faster, and
+    different from the in-order sums only in the last bits.
     """
-    P = len(first)
     N = share_flat.shape[1]
-    lo = np.zeros(P + 3)
-    hi = np.zeros(P + 3)
-    for q in range(0, P, 4):
-        x0, y0 = share_flat[first[q]], share_flat[second[q]]
-        x1, y1 = share_flat[first[min(q + 1, P - 1)]], share_flat[second[min(q + 1, P - 1)]]
-        x2, y2 = share_flat[first[min(q + 2, P - 1)]], share_flat[second[min(q + 2, P - 1)]]
-        x3, y3 = share_flat[first[min(q + 3, P - 1)]], share_flat[second[min(q + 3, P - 1)]]
-        s0 = s1 = s2 = s3 = l0 = l1 = l2 = l3 = 0.0
+    out = np.zeros(len(first))
+    for q in range(len(first)):
+        x, y = share_flat[first[q]], share_flat[second[q]]
+        lo = hi = 0.0
         for cell in range(N):
-            s0, l0 = _add_min_max(x0[cell], y0[cell], s0, l0)
-            s1, l1 = _add_min_max(x1[cell], y1[cell], s1, l1)
-            s2, l2 = _add_min_max(x2[cell], y2[cell], s2, l2)
-            s3, l3 = _add_min_max(x3[cell], y3[cell], s3, l3)
-        lo[q], lo[q + 1], lo[q + 2], lo[q + 3] = s0, s1, s2, s3
-        hi[q], hi[q + 1], hi[q + 2], hi[q + 3] = l0, l1, l2, l3
-    out = np.zeros(P)
-    for q in range(P):
-        if hi[q] > 1e-9:
-            out[q] = lo[q] / hi[q]
+            lo += min(x[cell], y[cell])
+            hi += max(x[cell], y[cell])
+        if hi > 1e-9:
+            out[q] = lo / hi
     return out
 
 
@@ -526,34 +509,25 @@ def draw_index(next_double, state, p):
 
 
 @njit(cache=True)
-def next_reprisal(next_double, state, start, collab_first, base_rate, against, group, ruler_ops, p_collab):
-    """The next ruler reprisal from community ``start`` on, as (community, 0) for a massacre or
-    (community, 1) for a killing of informers, or (len(base_rate), 0) for none. Each community ``k``
-    draws ``u = rng.random()`` for a massacre, when ``u < base_rate[k] * (1 + against[group[k]])
-    * ruler_ops[k]``, then another for a killing, when ``u < p_collab[k]``; with ``collab_first``
-    community ``start`` draws only the second. Uniforms as in :func:`next_clash`."""
-    k = start
-    if collab_first:
-        if _next_double(next_double, state) < p_collab[k]:
-            return k, 1
-        k += 1
-    while k < len(base_rate):
-        if _next_double(next_double, state) < base_rate[k] * (1.0 + against[group[k]]) * ruler_ops[k]:
-            return k, 0
-        if _next_double(next_double, state) < p_collab[k]:
-            return k, 1
-        k += 1
-    return len(base_rate), 0
-
-
-@njit(cache=True)
-def next_draw_below(next_double, state, start, actor, men, p_by_actor, draws):
-    """The first unit from ``start`` on whose draw ``u = rng.random()`` passes ``not u >= p_by_actor[actor]``,
-    or ``len(actor)``; only units with men and an actor flagged in ``draws`` draw. Uniforms as in
-    :func:`next_clash`."""
-    for k in range(start, len(actor)):
-        if not draws[actor[k]] or men[k] <= 0:
+def community_cells(comm_ptr, comm_cells, comm_group, counted_flat, share_flat, comm, actor, uniforms):
+    """For each event ``k``, a cell where community ``comm[k]`` lives, drawn with weights residents
+    (``counted_flat`` of the community's group) x ``actor[k]``'s share, as the flat cell index
+    ``choice`` would give from ``uniforms[k]``: the first cell whose normalised cumulative weight
+    exceeds it; -1 where the weights are all zero. The community's cells are
+    ``comm_cells[comm_ptr[c]:comm_ptr[c + 1]]``."""
+    out = np.full(len(comm), -1, dtype=np.int64)
+    for k in range(len(comm)):
+        c, a = comm[k], actor[k]
+        lo, hi = comm_ptr[c], comm_ptr[c + 1]
+        total = 0.0
+        for i in range(lo, hi):
+            total += counted_flat[comm_group[c], comm_cells[i]] * share_flat[a, comm_cells[i]]
+        if total <= 0.0:
             continue
-        if not _next_double(next_double, state) >= p_by_actor[actor[k]]:
-            return k
-    return len(actor)
+        cum = 0.0  # ends at total, the same sum, so some cell's cumulative share exceeds any uniform < 1
+        for i in range(lo, hi):
+            cum += counted_flat[comm_group[c], comm_cells[i]] * share_flat[a, comm_cells[i]]
+            if cum / total > uniforms[k]:
+                out[k] = comm_cells[i]
+                break
+    return out

@@ -214,7 +214,8 @@ class LiptakoModel(mesa.Model):
 
     def refresh_residents(self):
         """Total each community's residents; ``counted_pop`` keeps the population they were counted
-        from (reprisals pick their cells by these residents, not by those killed since)."""
+        from (reprisals pick their cells by these residents, not by those killed since). Steps keep
+        both up to date (:mod:`sim.engagement`) without a recount."""
         kernels.community_totals(self.pop.reshape(N_GROUPS, -1), self.comm_id, self.community_population,
                                  self.counted_pop.reshape(N_GROUPS, -1))
 

@@ -256,13 +256,12 @@ def move_units(model) -> None:
     side = 2 * m + 1
     new_rows, new_cols = rows0 + best // side - m, cols0 + best % side - m
     goals = _offensive_goals(model, t["own"][moving], t["men"][moving], np.column_stack([rows0, cols0]))
-    for k, (u, row, col) in enumerate(zip(units, new_rows.tolist(), new_cols.tolist())):
-        goal = goals.get(k)
-        if goal is not None:
-            r, c = u.pos
-            u.pos = (int(r + min(max(goal[0] - r, -m), m)), int(c + min(max(goal[1] - c, -m), m)))
-        else:
-            u.pos = (row, col)
+    if goals:  # units on the offensive step up to m cells toward their goal instead
+        k, goal = np.array(list(goals)), np.array(list(goals.values()))
+        new_rows[k] = rows0[k] + np.minimum(np.maximum(goal[:, 0] - rows0[k], -m), m)
+        new_cols[k] = cols0[k] + np.minimum(np.maximum(goal[:, 1] - cols0[k], -m), m)
+    for u, row, col in zip(units, new_rows.tolist(), new_cols.tolist()):
+        u.pos = (row, col)
 
 
 def _offensive_goals(model, owner, men, pos) -> dict[int, tuple[int, int]]:
@@ -350,9 +349,9 @@ def resolve_clashes(model) -> None:
     p = model.params.territory
     rel = model.relations
     members = model.unit_list()
-    order = members.copy()
-    model.random.shuffle(order)  # the permutation model.units.shuffle() draws, without building an AgentSet
-    units = [u for u in members if u.manpower > 0]
+    turns = model.rng.permutation(len(members))  # each unit's turn
+    alive = [k for k, u in enumerate(members) if u.manpower > 0]
+    units = [members[k] for k in alive]
     if len(units) < 2:
         return
     own = np.array([u.actor for u in units], dtype=np.int64)
@@ -361,9 +360,7 @@ def resolve_clashes(model) -> None:
                                                           ~_IS_PARTNER[own])  # partners are met, they do not seek
     if not len(first):
         return
-    rank = {u.unique_id: k for k, u in enumerate(order)}
-    turn = np.array([rank[u.unique_id] for u in units])[first]
-    visit = np.lexsort((second, d_col, d_row, turn))
+    visit = np.lexsort((second, d_col, d_row, turns[alive][first]))
     # each pair once, at its first visit
     uid = np.array([u.unique_id for u in units], dtype=np.int64)
     lo, hi = np.minimum(uid[first], uid[second]), np.maximum(uid[first], uid[second])

@@ -148,7 +148,7 @@ def test_pair_overlaps_any_number_of_pairs():
     rng = np.random.default_rng(8)
     share = rng.random((6, 70)) * (rng.random((6, 70)) < 0.5)
     share[4] = 0.0
-    for P in range(10):  # blocks of four pairs and the rest
+    for P in range(10):
         first, second = rng.integers(0, 6, P), rng.integers(0, 6, P)
         big = np.maximum(share[first], share[second]).sum(axis=1)
         small = np.minimum(share[first], share[second]).sum(axis=1)
@@ -215,52 +215,25 @@ def test_next_clash_draws_as_generator_random():
         assert ours.random() == numpys.random()  # and the generator goes on from the same place
 
 
-def test_next_reprisal_draws_as_generator_random():
-    from sim.draws import uniform_source
-
-    for seed in range(50):
-        g = np.random.default_rng(seed)
-        n, groups = int(g.integers(0, 40)), 5
-        base_rate, against = g.random(n) * 0.2, g.random(groups)
-        group, ruler_ops, p_collab = g.integers(0, groups, n), g.random(n), g.random(n) * 0.2
-        start = int(g.integers(0, n + 1))
-        collab_first = bool(g.random() < 0.5) and start < n
-        ours, numpys = np.random.default_rng(seed + 1000), np.random.default_rng(seed + 1000)
-        got = kernels.next_reprisal(*uniform_source(ours), start, collab_first, base_rate, against, group, ruler_ops,
-                                    p_collab)
-        expected = (n, 0)
-        for k in range(start, n):  # the loop it replaces
-            massacre_draw = not (collab_first and k == start)
-            if massacre_draw and numpys.random() < base_rate[k] * (1.0 + against[group[k]]) * ruler_ops[k]:
-                expected = (k, 0)
-                break
-            if numpys.random() < p_collab[k]:
-                expected = (k, 1)
-                break
-        assert tuple(got) == expected
-        assert ours.bit_generator.state == numpys.bit_generator.state
-
-
-def test_next_draw_below_draws_as_generator_random():
-    from sim.draws import uniform_source
-
-    for seed in range(50):
-        g = np.random.default_rng(seed)
-        n = int(g.integers(0, 60))
-        actor, men = g.integers(0, 6, n), np.where(g.random(n) < 0.2, 0, g.integers(1, 300, n))
-        p, draws = g.random(6) * 0.3, g.random(6) < 0.6
-        start = int(g.integers(0, n + 1))
-        ours, numpys = np.random.default_rng(seed + 1000), np.random.default_rng(seed + 1000)
-        got = kernels.next_draw_below(*uniform_source(ours), start, actor, men, p, draws)
-        expected = n
-        for k in range(start, n):  # the loop it replaces
-            if not draws[actor[k]] or men[k] <= 0:
-                continue
-            if numpys.random() < p[actor[k]]:
-                expected = k
-                break
-        assert got == expected
-        assert ours.bit_generator.state == numpys.bit_generator.state
+def test_community_cells_draw_as_choice():
+    rng = np.random.default_rng(12)
+    E, N, A, C = 3, 200, 4, 6
+    counted, share = rng.uniform(0, 1e3, (E, N)) * (rng.random((E, N)) < 0.7), rng.random((A, N))
+    share[3] = 0.0
+    comm_group = rng.integers(0, E, C)
+    comm_cells = rng.permutation(N)
+    comm_ptr = np.concatenate(([0], np.sort(rng.choice(np.arange(1, N), C - 1, replace=False)), [N]))
+    comm, actor, u = rng.integers(0, C, 40), rng.integers(0, A, 40), rng.random(40)
+    got = kernels.community_cells(comm_ptr, comm_cells, comm_group, counted, share, comm, actor, u)
+    for k in range(40):
+        cells = comm_cells[comm_ptr[comm[k]]:comm_ptr[comm[k] + 1]]
+        weights = counted[comm_group[comm[k]], cells] * share[actor[k], cells]
+        if weights.sum() <= 0:
+            assert got[k] == -1
+            continue
+        cdf = weights.cumsum()
+        assert got[k] == cells[(cdf / cdf[-1]).searchsorted(u[k], side="right")]
+    assert (got[actor == 3] == -1).all()
 
 
 def test_control_totals_equal_bincounts():
