@@ -10,8 +10,8 @@ memory and the time spent in each phase of the step; then a summary table.
 Before each timed run the process frees what earlier runs left (Mesa's class-level
 neighbourhood caches after the Epstein runs, garbage, and heap the allocator kept:
 glibc's malloc_trim), so a run's peak is what it needs on top of the interpreter,
-the libraries and the geodata. The compiled kernels (sim/kernels.py) are loaded, or compiled on a cold cache,
-once per process before the first timed run; that time is printed apart. Agents are counted two ways: Mesa agents only (factions,
+the libraries and the geodata. The compiled kernels (sim/kernels.py) are loaded,
+or compiled on a cold cache, once per process before the first timed run; that time is printed apart. Agents are counted two ways: Mesa agents only (factions,
 field units, communities alive at each step) and entities (Mesa agents plus
 grid cells, each of which carries per-cell state updated every step, as
 Epstein's citizens do). Then it times Mesa 3.3.1's bundled Epstein civil
@@ -84,13 +84,6 @@ def _return_freed_memory() -> None:
         pass
 
 
-def _rss_mb() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
 def _reset_peak_rss() -> bool:
     """Reset the kernel's peak-RSS mark for this process (Linux); False where unsupported."""
     try:
@@ -100,14 +93,20 @@ def _reset_peak_rss() -> bool:
         return False
 
 
-def _peak_rss_mb() -> float:
+def _status_mb(key: str) -> float | None:
+    """A memory figure of this process from /proc/self/status (``VmRSS``, ``VmHWM``), None where unsupported."""
     try:
         for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
+            if line.startswith(key + ":"):
                 return int(line.split()[1]) / 1024
     except OSError:
         pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+    return None
+
+
+def _peak_rss_mb() -> float:
+    peak = _status_mb("VmHWM")
+    return peak if peak is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
 
 
 def warm_up(scenario_path: Path) -> float:
@@ -123,7 +122,7 @@ def bench(scenario_path: Path, resolution: float) -> dict:
     sc = load_scenario(scenario_path, overrides={"resolution_deg": resolution})
     geo = load_geodata()
     _return_freed_memory()
-    held = _rss_mb()
+    held = _status_mb("VmRSS") or float("nan")
     per_run_peak = _reset_peak_rss()
     t0 = time.perf_counter()
     m = LiptakoModel(sc, geo)
@@ -143,12 +142,9 @@ def bench(scenario_path: Path, resolution: float) -> dict:
     peak = _peak_rss_mb()
     cells = m.world.area_km2.size
     m.release()
-    del m
-    _return_freed_memory()
     return {"resolution": resolution, "cells": cells, "steps": sc.n_steps, "setup_s": setup, "run_s": run,
             "total_s": setup + run, "agent_steps": agent_steps, "peak_mb": peak, "peak_is_per_run": per_run_peak,
-            "held_mb": held,
-            "phases": dict(timings)}
+            "held_mb": held, "phases": dict(timings)}
 
 
 def epstein(agents: int, steps: int) -> dict:
@@ -168,15 +164,14 @@ def epstein(agents: int, steps: int) -> dict:
 
 
 def _free_epstein(model) -> None:
-    """Free what Mesa 3.3.1 keeps after a model is done: its class-level neighbourhood caches (shared by
-    every model in the process) and the per-model agent-id counter, so the next timed run's peak memory
-    is its own and not the Epstein grid's leftovers."""
+    """Drop what Mesa 3.3.1 keeps after a model is done: its class-level neighbourhood caches (shared by
+    every model in the process) and the per-model agent-id counter; the next timed run then frees the
+    memory (:func:`_return_freed_memory`), so its peak is its own and not the Epstein grid's leftovers."""
     from mesa.discrete_space import Cell
 
     Cell.get_neighborhood.cache_clear()
     Cell._neighborhood.cache_clear()
     mesa.Agent._ids.pop(model, None)
-    _return_freed_memory()
 
 
 def main() -> None:
