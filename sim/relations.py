@@ -23,14 +23,13 @@ Assumptions of this module (after GeoContest's grim trigger, Cederman):
   influence shares (x 0.3 for pairs of different kinds) + central-command
   hostility (jihadist pairs; each group's felt pressure closes the gap to its
   central command's declared line by 1 - exp(-step / central_lag_days) per step)
-  + recent defections and losses between them -
-  shared-enemy pressure (losses both suffer from a common enemy, as a share of
-  their manpower) - mediation.
+  + recent defections and losses between them - shared-enemy pressure (losses
+  both suffer from a common enemy, as a share of their manpower) - mediation.
 - Truce desire D = accumulated losses (remembered with ``weariness_memory`` per
-  step, so a truce made by weariness alone fades as the dead are forgotten) + mean strain + shared-enemy pressure +
-  mediation + the jihadist's pact propensity (toward militias) + siege_weight
-  when the jihadist besieges a town where the militia has units (Farabougou
-  before the Niono agreement).
+  step, so a truce made by weariness alone fades as the dead are forgotten) +
+  mean strain + shared-enemy pressure + mediation + the jihadist's pact
+  propensity (toward militias) + siege_weight when the jihadist besieges a town
+  where the militia has units (Farabougou before the Niono agreement).
 - cooperation -> tension when H > tension_threshold; tension -> cooperation
   when H < calm_threshold; tension -> war when H > war_threshold (an incident
   in tension, a clash, adds its dead to H but is not a war by itself: the 2019
