@@ -139,9 +139,10 @@ class PriorFile(Frozen):
     def _inside(cls, v):
         for key, p in v.items():
             kind, lo, hi = _check_path(key)
-            if kind == "int":
-                raise _misfit(f"{key} is an integer setting; the calibration fits continuous parameters", (key,))
             low, high = p.range or (lo, hi)
+            if kind == "int" and not (float(low).is_integer() and float(high).is_integer()):
+                raise _misfit(f"{key} is an integer setting; expected whole-number bounds, got [{low:g}, {high:g}]",
+                              (key, "range"))
             if low < lo or high > hi:
                 raise _misfit(f"range [{low:g}, {high:g}] goes beyond the documented plausible range "
                               f"[{lo:g}, {hi:g}]; expected a range inside it", (key, "range"))
@@ -153,25 +154,33 @@ class PriorFile(Frozen):
 
 @dataclass(frozen=True)
 class Dim:
-    """A fitted parameter as the samplers see it: uniform on [lo, hi] in its own scale (log10 if ``log``)."""
+    """A fitted parameter as the samplers see it: uniform on [lo, hi] in its own scale (log10 if ``log``).
+    An integer setting (``integer``) is sampled on [low - 0.5, high + 0.5] and rounded, so each whole value
+    in its range gets an equal share of a uniform prior."""
 
     path: str
     low: float
     high: float
     log: bool
+    integer: bool = False
 
     @property
     def lo(self) -> float:
-        return math.log10(self.low) if self.log else self.low
+        low = self.low - 0.5 if self.integer else self.low
+        return math.log10(low) if self.log else low
 
     @property
     def hi(self) -> float:
-        return math.log10(self.high) if self.log else self.high
+        high = self.high + 0.5 if self.integer else self.high
+        return math.log10(high) if self.log else high
 
-    def natural(self, u: float) -> float:
-        """A value in the prior's scale as a parameter value (6 significant digits)."""
-        x = 10.0 ** u if self.log else u
-        return float(f"{min(max(x, self.low), self.high):.6g}")
+    def natural(self, u: float) -> float | int:
+        """A value in the prior's scale as a parameter value."""
+        return self.value(min(max(10.0 ** u if self.log else u, self.low), self.high))
+
+    def value(self, x: float) -> float | int:
+        """``x`` as the parameter takes it: rounded for an integer setting, else to 6 significant digits."""
+        return int(round(x)) if self.integer else float(f"{x:.6g}")
 
 
 def load_priors(path) -> tuple[PriorFile, list[Dim]]:
@@ -186,9 +195,9 @@ def load_priors(path) -> tuple[PriorFile, list[Dim]]:
         raise ScenarioError(format_errors(path, exc, _line_map(text), PriorFile)) from None
     dims = []
     for key, p in pf.parameters.items():
-        _, lo, hi = plausible(key)
+        kind, lo, hi = plausible(key)
         low, high = p.range or (lo, hi)
-        dims.append(Dim(key, float(low), float(high), p.prior == "log-uniform"))
+        dims.append(Dim(key, float(low), float(high), p.prior == "log-uniform", kind == "int"))
     return pf, dims
 
 
@@ -207,7 +216,7 @@ class CalibratedFile(Frozen):
     horizon: str = ""
     runs: dict[str, int] = Field(default_factory=dict)
     distance: dict[str, float] = Field(default_factory=dict)
-    parameters: dict[str, float] = Field(min_length=1)
+    parameters: dict[str, int | float] = Field(min_length=1)
 
     @field_validator("parameters")
     @classmethod
@@ -733,7 +742,7 @@ def fitted(cal: Calibration) -> dict:
     last = max(int(r["generation"]) for r in rows)
     rows = [r for r in rows if int(r["generation"]) == last]
     weights = [float(r["weight"]) for r in rows]
-    return {d.path: float(f"{weighted_median([float(r[d.path]) for r in rows], weights):.6g}") for d in cal.dims}
+    return {d.path: d.value(weighted_median([float(r[d.path]) for r in rows], weights)) for d in cal.dims}
 
 
 def candidates(cal: Calibration, k: int) -> list[tuple[str, dict]]:
@@ -747,7 +756,7 @@ def candidates(cal: Calibration, k: int) -> list[tuple[str, dict]]:
     for r in rows:
         if len(out) > k:
             break
-        params = {d.path: float(f"{float(r[d.path]):.6g}") for d in cal.dims}
+        params = {d.path: d.value(float(r[d.path])) for d in cal.dims}
         if tuple(params.values()) not in seen:
             seen.add(tuple(params.values()))
             out.append((f"particle {r['particle']} (distance {float(r['distance']):.3f})", params))

@@ -224,7 +224,7 @@ class DefectionParams(Frozen):
     momentum_weight: float = pos(1.0, 0.0, 3.0, f"{S000}, {S001}: battlefield momentum", "logit per momentum gap")
     infiltration_weight: float = pos(2.0, 0.0, 5.0, f"{S001}: JNIM spies inside ISGS in Aribanda 2024", "logit per infiltration")
     strain_weight: float = pos(1.0, 0.0, 3.0, f"assumption; {S000}: financial strain", "logit per strain")
-    reach_cells: int = Field(6, ge=1, le=20, description="a unit defects to a rival within this many cells, or beyond them only when aggrieved by its group's pacts with its region's militias; assumption")
+    reach_cells: int = param(6, 3, 10, "assumption", "cells within which a unit defects to a rival; beyond them only when aggrieved by its group's pacts with its region's militias", ge=1, le=20)
     trickle_rate: float = prob(0.02, 0.005, 0.1, "assumption", "share of manpower per step at pull 1")
     loyalty_erosion: float = prob(0.05, 0.01, 0.2, "assumption", "loyalty lost per step at pull 1")
     loyalty_recovery: float = prob(0.01, 0.0, 0.05, "assumption", "per step toward 0.8")
@@ -254,7 +254,7 @@ class RelationParams(Frozen):
     advantage_break: float = pos(0.5, 0.2, 1.5, f"{S000}: truce broke as ISGS grew after promotion", "log power ratio change")
     break_rate: float = prob(0.05, 0.01, 0.2, "assumption", "per step per unit of excess advantage")
     incident_rate: float = prob(0.02, 0.005, 0.1, "assumption", "tension clash probability per contact")
-    pact_after_steps: int = Field(26, ge=4, le=104, description="truce weeks before it settles into a pact; assumption")
+    pact_after_steps: int = param(26, 13, 52, "assumption", "truce weeks before it settles into a pact", ge=4, le=104)
     memory: float = prob(0.9, 0.8, 0.98, "assumption", "EMA factor per step for losses and defections")
     weariness_memory: float = prob(
         0.995, 0.98, 0.999, f"assumption; {S000}: the war wore down over 2020-2021 and a truce came in May 2022",
@@ -289,10 +289,10 @@ class TerritoryParams(Frozen):
     support_weight: float = pos(1.0, 0.0, 3.0, "assumption: control needs acceptance", "")
     control_threshold: float = pos(1.5, 0.5, 10.0, "assumption", "fighter-equivalents per cell")
     contest_margin: float = pos(0.3, 0.1, 1.0, "assumption", "leader/second ratio minus 1")
-    split_size: int = Field(300, ge=100, le=2000, description="manpower at which a unit splits in two; seed 001: companies under battalions; assumption")
-    move_cells: int = Field(2, ge=1, le=6, description="cells a unit can move per step; assumption")
-    expansion_cells: int = Field(8, ge=1, le=30, description=f"cells within which a split-off company founds its new home; {S000}: JNIM spread into Centre-Nord and Cascades; assumption")
-    offensive_range: int = Field(15, ge=2, le=40, description="cells within which a unit seeks out a rival; assumption")
+    split_size: int = param(300, 200, 500, f"{S001}: companies under battalions; assumption", "manpower at which a unit splits in two", ge=100, le=2000)
+    move_cells: int = param(2, 1, 3, "assumption: 10-30 km a week at 0.1 degree", "cells a unit can move per step", ge=1, le=6)
+    expansion_cells: int = param(8, 4, 16, f"{S000}: JNIM spread into Centre-Nord and Cascades; assumption", "cells within which a split-off company founds its new home", ge=1, le=30)
+    offensive_range: int = param(15, 8, 25, "assumption", "cells within which a unit seeks out a rival", ge=2, le=40)
     offensive_rate: float = prob(0.3, 0.05, 0.8, f"{S000}: offensives such as Ndaki 2020", "per unit-step")
     campaign_share: float = prob(
         0.05, 0.0, 0.3, f"assumption; {S000}: al-Qaeda ordered JNIM to eradicate ISGS in 2020, JNIM's Ndaki offensive",
@@ -331,7 +331,7 @@ class EscalationParams(Frozen):
 
     reprisal_rate: float = prob(0.25, 0.05, 0.6, f"{S000}: massacres after tax refusal", "per step at full refusal and no restraint")
     massacre_size: float = pos(8.0, 2.0, 30.0, f"{S000}: over 100 killed at Tchoma Bangou and Zaroumdareye", "mean civilians per massacre (geometric)")
-    massacre_cap: int = Field(200, ge=10, le=1000, description="largest massacre (civilians); seed 000 over 160 at Solhan/Tadaryat")
+    massacre_cap: int = param(200, 160, 400, f"{S000}: over 160 killed at Solhan/Tadaryat", "largest massacre (civilians)", ge=10, le=1000)
     collaboration_killing: float = prob(0.1, 0.01, 0.3, f"{S000}: informers killed at checkpoints", "per step at full informing")
     militia_reprisal_rate: float = prob(0.05, 0.0, 0.2, f"{S000}: Zarma attacks on Fulani villages", "per militia unit-step at polarisation 1")
     polarisation_gain: float = pos(0.02, 0.005, 0.1, f"{S001}: reprisals feed ethnic polarisation", "per civilian killed per 1000 residents")
@@ -477,7 +477,7 @@ class CalibrationRecord(Frozen):
     created: str = ""
     git_commit: str = ""
     master_seed: int | None = None
-    parameters: dict[str, float] = Field(default_factory=dict,
+    parameters: dict[str, int | float] = Field(default_factory=dict,
                                          description="the values the file supplied (a scenario extending this "
                                                      "one may override some)")
 

@@ -29,7 +29,7 @@ def test_shipped_priors_load_inside_plausible_ranges():
     assert 10 <= len(dims) <= 40
     for d, (key, p) in zip(dims, pf.parameters.items()):
         kind, lo, hi = C.plausible(key)
-        assert kind == "float" and lo <= d.low < d.high <= hi
+        assert lo <= d.low < d.high <= hi and d.integer == (kind == "int")
         assert d.log == (p.prior == "log-uniform") and (not d.log or d.low > 0)
     # every prior path exists in the baseline, whose fitting targets apply by a 2019 horizon
     cal = C.prepare(ROOT / "scenarios" / "baseline.yaml", horizon=dt.date(2019, 9, 30), work=Path("/nonexistent"))
@@ -50,8 +50,10 @@ GOOD = {"mechanisms.territory.clash_rate": {"prior": "log-uniform", "reason": "d
      "parameters.mechanisms.territory.clash_rate.resaon (line 5)", "unknown key (did you mean 'reason'?)"),
     ({"mechanisms.territory.clash_rate": {"prior": "normal", "reason": "unsupported shape"}},
      "parameters.mechanisms.territory.clash_rate.prior (line 4)", "'uniform' or 'log-uniform'"),
-    ({"mechanisms.territory.move_cells": {"prior": "uniform", "reason": "an integer without a range"}},
-     "parameters.mechanisms.territory.move_cells (line 3)", "not a scenario parameter with a documented plausible"),
+    ({"step_days": {"prior": "uniform", "reason": "an integer without a range"}},
+     "parameters.step_days (line 3)", "not a scenario parameter with a documented plausible"),
+    ({"mechanisms.territory.split_size": {"prior": "uniform", "range": [200.5, 400], "reason": "a fractional bound"}},
+     "parameters.mechanisms.territory.split_size.range (line 5)", "integer setting; expected whole-number bounds"),
     ({"mechanisms.territory.clash_rate": {"prior": "uniform", "range": [1.0, 0.5], "reason": "reversed range"}},
      "parameters.mechanisms.territory.clash_rate (line 3)", "low < high"),
 ])
@@ -79,6 +81,23 @@ CLASHES = {"metric": "clashes", "between": ["JNIM", "ISGS"], "start": "2019-01-0
 PEAK = {"metric": "peak_year", "between": ["JNIM", "ISGS"], "start": "2019-01-01", "end": "2022-12-31"}
 SHARE = {"metric": "relation_share", "between": ["JNIM", "ISGS"], "state": "war", "start": "2019-07-01",
          "end": "2022-04-30"}
+
+
+def test_an_integer_setting_takes_each_whole_value_in_its_range_equally(tmp_path):
+    path = tmp_path / "priors.yaml"
+    path.write_text(yaml.safe_dump({"parameters": {
+        "mechanisms.territory.split_size": {"prior": "uniform", "range": [200, 203], "reason": "four whole values"},
+        "mechanisms.defection.reach_cells": {"prior": "log-uniform", "reason": "whole values on a log scale"}}},
+                                   sort_keys=False))
+    (split, reach) = C.load_priors(path)[1]
+    assert split.integer and reach.integer and (split.lo, split.hi) == (199.5, 203.5)
+    u = np.random.default_rng(0).uniform(split.lo, split.hi, 40_000)
+    values = [split.natural(x) for x in u]
+    assert all(type(v) is int for v in values)
+    shares = np.bincount(values, minlength=204)[200:] / len(values)
+    assert np.allclose(shares, 0.25, atol=0.01), shares
+    ends = [reach.natural(x) for x in (reach.lo, reach.hi)]
+    assert ends == [3, 10] and reach.lo == pytest.approx(math.log10(2.5))
 
 
 def test_distance_known_answers():
@@ -165,6 +184,8 @@ def test_calibration_writes_a_valid_calibrated_file(toy_calibration):
     assert list(calib.parameters) == [d.path for d in dims]
     for d in dims:
         assert d.low <= calib.parameters[d.path] <= d.high
+    assert type(calib.parameters["mechanisms.territory.move_cells"]) is int
+    assert {float(r["mechanisms.territory.move_cells"]) for r in C.read_posterior(cal.work)} <= {1.0, 2.0, 3.0}
     assert calib.master_seed == 5 and calib.git_commit and calib.created
     assert calib.runs["screen"] == 4 and calib.runs["ensemble"] == 2 and calib.runs["abc"] >= 2 * 3
     assert set(calib.distance) == {"screen_best_point_mean", "abc_final_tolerance", "ensemble_mean", "select_mean"}
@@ -302,6 +323,7 @@ def test_scenario_takes_its_values_from_the_calibration_and_records_it(toy_calib
     assert scenario.mechanisms.territory.clash_rate == calib.parameters["mechanisms.territory.clash_rate"]
     assert scenario.factions["JNIM"].strategy.restraint == calib.parameters["factions.JNIM.strategy.restraint"]
     assert scenario.factions["ISGS"].strategy.restraint == 0.2  # untouched
+    assert scenario.mechanisms.territory.move_cells == calib.parameters["mechanisms.territory.move_cells"]
     rec = scenario.calibrated_from
     assert rec.file == "out/calibrated.yaml" and rec.sha256 == digest and rec.master_seed == 5
     assert rec.parameters == calib.parameters
@@ -328,6 +350,8 @@ def _calibrated_file(folder: Path, parameters: dict) -> Path:
      "calibrated.yaml: parameters.mechanisms.territory.clash_rte (line 3): 'mechanisms.territory.clash_rte' is not"),
     ("", {"mechanisms.territory.clash_rate": 9.0},
      "calibrated.yaml: parameters.mechanisms.territory.clash_rate (line 3): 9 lies outside the documented"),
+    ("", {"mechanisms.territory.move_cells": 2.5},
+     "mechanisms.territory.move_cells (line 3 of "),
     ("", {"factions.GATIA.strategy.restraint": 0.5},
      "factions.GATIA.strategy.restraint (line 3 of "),
 ])
