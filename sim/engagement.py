@@ -28,7 +28,11 @@ Assumptions of this module:
   recruit_rate x residents x the actor's influence share x sympathy, summed
   over a 5 x 5 window around each unit, times the group's affordable growth
   (:func:`sim.economy.affordable_growth`) and 1 + its central pull, and shared
-  among the group's units in the window in proportion to their manpower).
+  among the group's units in the window in proportion to their manpower). Recruits come through kin:
+  a company draws each group's sympathisers in its cell in proportion to kin_recruitment x its own
+  share of that group + (1 - kin_recruitment), so Katiba Macina stays mostly Fulani on ground it
+  shares with Dogon and Bambara (seed 000: the Fulani were the bulk of Katiba Macina, and Dogon and
+  Bambara were at war with them).
 - Tax refusal follows Epstein (2002): a community refuses its ruler when
   grievance minus legitimacy minus risk aversion x P(punished) passes a
   threshold, with P(punished) = 1 - exp(-arrest_k x exposure x (1.2 - restraint)
@@ -208,16 +212,19 @@ def _recruit(model) -> None:
 
 def _absorb_recruits(model, units, rows, cols, actor, men, drawn, joined) -> None:
     """:meth:`ArmedUnit.absorb` of ``drawn`` recruits for the ``units`` at indices ``joined``, all at
-    once; recruits' make-up: residents of the unit's cell weighted by their community's sympathy."""
+    once; recruits' make-up: residents of the unit's cell weighted by their community's sympathy and by
+    kinship, ``kin_recruitment`` x the unit's own share of their group + (1 - ``kin_recruitment``)."""
     if not len(joined):
         return
     W = model.world.shape[1]
     r, c = rows[joined], cols[joined]
     ids = model.comm_id[:, r * W + c]
+    before = np.array([units[i].ethnic for i in joined.tolist()])
+    kin = model.params.engagement.kin_recruitment
     local = np.ascontiguousarray((model.pop[:, r, c]
                                   * np.where(ids >= 0, model.sympathy[np.maximum(ids, 0), actor[joined]], 0.0)).T)
+    local *= kin * before + (1.0 - kin)
     local_total = local.sum(axis=1, keepdims=True)
-    before = np.array([units[i].ethnic for i in joined.tolist()])
     mix = np.divide(local, local_total, out=before.copy(), where=local_total > 0)
     n, m = drawn[joined], men[joined]
     after = (before * m[:, None] + mix * n[:, None]) / (m + n)[:, None]

@@ -208,6 +208,9 @@ class EngagementParams(Frozen):
     mobilisation_rate: float = prob(0.0002, 0.00005, 0.001, f"assumption; {S000}: Zarma, Tuareg, Arab militias rose against ISGS", "share of residents per step")
     mobilisation_threshold: float = pos(0.45, 0.2, 0.9, "assumption", "grievance")
     recruit_rate: float = prob(0.0001, 0.00002, 0.0005, f"assumption; {S002}: several thousand fighters by 2025", "share of supporters per step")
+    kin_recruitment: float = prob(
+        0.8, 0.5, 0.95, f"assumption; {S000}: Fulani make up the bulk of Katiba Macina, although Dogon and Bambara share its ground",
+        "weight of a company's own make-up in whom it recruits (0: residents by sympathy; 1: only its own groups)")
 
 
 class DefectionParams(Frozen):

@@ -1,6 +1,7 @@
 """Mechanism 1: civilian engagement strategy (seed 000)."""
 
 import numpy as np
+import pytest
 
 from sim import engagement, territory
 from sim.actors import INDEX
@@ -142,3 +143,33 @@ def test_an_emptied_unit_recruits_nobody(make_toy):
     territory.update_influence(m)  # so its own presence there is zero too
     engagement._recruit(m)
     assert empty.manpower == 0
+
+
+def _fulani_share_after_recruiting(make_toy, kin):
+    """A 90% Fulani company takes as many recruits as it has fighters on a cell of equal numbers of equally
+    sympathetic Fulani and Dogon."""
+    from sim.actors import ETHNIC_GROUPS
+
+    m = make_toy(mechanisms={"engagement": {"kin_recruitment": kin}})
+    fulani, dogon = ETHNIC_GROUPS.index("fulani"), ETHNIC_GROUPS.index("dogon")
+    W = m.world.shape[1]
+    both = np.flatnonzero((m.comm_id[fulani] >= 0) & (m.comm_id[dogon] >= 0))
+    r, c = divmod(int(both[0]), W)
+    m.pop[:, r, c] = 0.0
+    m.pop[[fulani, dogon], r, c] = 1000.0
+    m.sympathy[[m.comm_id[fulani, both[0]], m.comm_id[dogon, both[0]]], JNIM] = 0.6
+    unit = m.units_of("JNIM")[0]
+    unit.ethnic = np.zeros(len(ETHNIC_GROUPS))
+    unit.ethnic[[fulani, dogon]] = 0.9, 0.1
+    unit.manpower = 100
+    engagement._absorb_recruits(m, [unit], np.array([r]), np.array([c]), np.array([JNIM]), np.array([100]),
+                                np.array([100]), np.array([0]))
+    assert unit.manpower == 200 and unit.ethnic.sum() == pytest.approx(1.0)
+    return unit.fulani_share
+
+
+def test_companies_recruit_through_kin(make_toy):
+    """Seed 000: the Fulani were the bulk of Katiba Macina on ground shared with Dogon. Without kinship the recruits
+    mirror the residents (half Fulani); with it the company keeps most of its make-up."""
+    assert _fulani_share_after_recruiting(make_toy, 0.0) == pytest.approx(0.7)  # (90 + 50) / 200
+    assert _fulani_share_after_recruiting(make_toy, 0.9) == pytest.approx((90 + 100 * 0.91 / 1.1) / 200)
