@@ -28,11 +28,12 @@ Assumptions of this module:
   recruit_rate x residents x the actor's influence share x sympathy, summed
   over a 5 x 5 window around each unit, times the group's affordable growth
   (:func:`sim.economy.affordable_growth`) and 1 + its central pull, and shared
-  among the group's units in the window in proportion to their manpower). Recruits come through kin:
-  a company draws each group's sympathisers in its cell in proportion to kin_recruitment x its own
-  share of that group + (1 - kin_recruitment), so Katiba Macina stays mostly Fulani on ground it
-  shares with Dogon and Bambara (seed 000: the Fulani were the bulk of Katiba Macina, and Dogon and
-  Bambara were at war with them).
+  among the group's units in the window in proportion to their manpower).
+  Recruits come through kin: a company draws each group's sympathisers in
+  its cell in proportion to kin_recruitment x its own share of that group
+  + (1 - kin_recruitment), so Katiba Macina stays mostly Fulani on ground it
+  shares with Dogon and Bambara (seed 000: the Fulani were the bulk of
+  Katiba Macina, and Dogon and Bambara were at war with them).
 - Tax refusal follows Epstein (2002): a community refuses its ruler when
   grievance minus legitimacy minus risk aversion x P(punished) passes a
   threshold, with P(punished) = 1 - exp(-arrest_k x exposure x (1.2 - restraint)
