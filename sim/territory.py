@@ -36,7 +36,9 @@ Assumptions of this module:
   is at least ``superiority_ratio`` times the target's.
 - A group that campaigns (the scenario's ``campaigns``; JNIM in the baseline) commits
   ``campaign_share`` of its units, the strongest companies apart from each region's strongest (which
-  keeps the region: JNIM held Burkina's Est and Nord and grew into the Cascades while it fought ISGS),
+  keeps the region: JNIM held Burkina's Est and Nord and grew into the Cascades while it fought ISGS)
+  and those at home in the Macina core (which hold it: Katiba Macina fought ISGS's defectors in the
+  delta's own towns in 2020, seed 000, and the Macina tolerates no other group, seed 001),
   to its war on a rival jihadist group (seed 000: al-Qaeda's leadership ordered JNIM to eradicate
   ISGS in 2020; JNIM attacked ISGS-held towns such as Ndaki): with probability ops_factor x the will
   to fight each step, a committed unit heads for the nearest rival unit it outmatches, however far.
@@ -255,7 +257,7 @@ def move_units(model) -> None:
     best = value.argmax(axis=1)
     side = 2 * m + 1
     new_rows, new_cols = rows0 + best // side - m, cols0 + best % side - m
-    goals = _offensive_goals(model, t["own"][moving], t["men"][moving], np.column_stack([rows0, cols0]))
+    goals = _offensive_goals(model, t["own"][moving], t["men"][moving], np.column_stack([rows0, cols0]), home)
     if goals:  # units on the offensive step up to m cells toward their goal instead
         k, goal = np.array(list(goals)), np.array(list(goals.values()))
         new_rows[k] = rows0[k] + np.minimum(np.maximum(goal[:, 0] - rows0[k], -m), m)
@@ -264,13 +266,13 @@ def move_units(model) -> None:
         u.pos = (row, col)
 
 
-def _offensive_goals(model, owner, men, pos) -> dict[int, tuple[int, int]]:
+def _offensive_goals(model, owner, men, pos, home) -> dict[int, tuple[int, int]]:
     """GeoContest-style attacks: for each jihadist unit that goes on the offensive this step, the
     nearest unit of a rival jihadist group at war within range, or failing one the nearest militia
     unit at war, that it outmatches (seed 000: the 2020 war against ISGS came first; JNIM also
     attacked the VDP to hold its ground in Burkina and ISGS the Tuareg militias in Menaka; 001: JNIM's
-    Sourou valley campaign against the VDP). ``owner``, ``men`` and ``pos`` describe the moving units
-    (actor index, manpower, row and column)."""
+    Sourou valley campaign against the VDP). ``owner``, ``men``, ``pos`` and ``home`` describe the
+    moving units (actor index, manpower, row and column, home row and column)."""
     p = model.params.territory
     war = model.relations.war_matrix() > 0
     will = model.relations.will_to_fight()
@@ -299,7 +301,7 @@ def _offensive_goals(model, owner, men, pos) -> dict[int, tuple[int, int]]:
         rivals = targets[jihadist[targets]]
         if f.campaigns and p.campaign_share > 0 and len(rivals):
             committed = int(np.ceil(p.campaign_share * len(mine)))
-            goals.update(_campaign_goals(model, f, mine, rivals, committed, owner, men, pos, will))
+            goals.update(_campaign_goals(model, f, mine, rivals, committed, owner, men, pos, home, will))
     return goals
 
 
@@ -309,10 +311,10 @@ def _chebyshev(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.maximum(np.abs(a[:, None, 0] - b[None, :, 0]), np.abs(a[:, None, 1] - b[None, :, 1]))
 
 
-def _campaign_goals(model, faction, mine, rivals, committed, owner, men, pos, will) -> dict[int, tuple[int, int]]:
-    """Goals of the ``committed`` strongest units of ``faction``, each region's strongest excepted, in
-    its war on the rival jihadist units ``rivals`` (indices into ``owner``, ``men`` and ``pos``, as are
-    ``mine``): each heads for the nearest rival unit it outmatches, at any distance, unless its funding
+def _campaign_goals(model, faction, mine, rivals, committed, owner, men, pos, home, will) -> dict[int, tuple[int, int]]:
+    """Goals of the ``committed`` strongest units of ``faction``, each region's strongest and JNIM's
+    companies at home in the Macina core excepted, in its war on the rival jihadist units ``rivals``
+    (indices into ``owner``, ``men``, ``pos`` and ``home``, as are ``mine``): each heads for the nearest rival unit it outmatches, at any distance, unless its funding
     or the group's ``will`` to fight that rival (:meth:`RelationBook.will_to_fight`) fails it this step."""
     p = model.params.territory
     by_strength = np.argsort(-men[mine], kind="stable")
@@ -320,6 +322,9 @@ def _campaign_goals(model, faction, mine, rivals, committed, owner, men, pos, wi
     _, garrisons = np.unique(region, return_index=True)  # each region's strongest company stays to hold it
     spare = np.ones(len(by_strength), dtype=bool)
     spare[garrisons] = False
+    if faction.index == JNIM:
+        core_home = home[mine[by_strength]]
+        spare &= ~model.world.macina_core[core_home[:, 0], core_home[:, 1]]
     front = by_strength[spare][:committed]
     dist = _chebyshev(pos[mine[front]], pos[rivals])
     beatable = men[mine[front], None] >= p.superiority_ratio * men[None, rivals]

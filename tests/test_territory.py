@@ -135,7 +135,8 @@ def test_cooperating_units_join_attacks_within_joint_reach(make_toy):
 
 def _goals(m, units):
     return territory._offensive_goals(m, np.array([INDEX[u.faction] for u in units]),
-                                      np.array([u.manpower for u in units], dtype=float), np.array([u.pos for u in units]))
+                                      np.array([u.manpower for u in units], dtype=float), np.array([u.pos for u in units]),
+                                      np.array([u.home for u in units]))
 
 
 def test_jihadist_offensives_seek_out_militias_at_war(make_toy):
@@ -194,21 +195,49 @@ def test_a_campaign_sends_the_strongest_companies_after_the_nearest_rival_they_o
         m.relations.set_state(JNIM, ISGS, state, "test")
         garrison, big, small = m.units_of("JNIM")
         strong, weak = m.units_of("ISGS")
-        for unit, pos, men in ((garrison, (0, 0), 600), (big, (0, 1), 400), (small, (0, 2), 100),
-                               (strong, (6, 0), 1000),  # nearer than the weak one, but too strong for JNIM
-                               (weak, (10, 0), 100)):
-            unit.pos, unit.manpower = pos, men
+        for unit, pos, men in ((garrison, (9, 0), 600), (big, (9, 1), 400), (small, (9, 2), 100),
+                               (strong, (15, 0), 1000),  # nearer than the weak one, but too strong for JNIM
+                               (weak, (19, 0), 100)):
+            unit.pos, unit.home, unit.manpower = pos, pos, men
         assert len({int(m.world.region[u.pos]) for u in (garrison, big, small, strong, weak)}) == 1
         return {k: tuple(map(int, g)) for k, g in _goals(m, [garrison, big, small, strong, weak]).items()}
 
     # one company of three: the 400, not the region's 600, go for the weak ISGS company past the strong one
-    assert goals(0.2) == {1: (10, 0)}
+    assert goals(0.2) == {1: (19, 0)}
     # every company but the region's strongest
-    assert goals(1.0) == {1: (10, 0), 2: (10, 0)}
+    assert goals(1.0) == {1: (19, 0), 2: (19, 0)}
     # a campaigning ISGS keeps its 1,000 and sends its 100 after the JNIM company it outmatches
-    assert goals(0.2, isgs_campaigns=True) == {1: (10, 0), 4: (0, 2)}
+    assert goals(0.2, isgs_campaigns=True) == {1: (19, 0), 4: (9, 2)}
     assert goals(0.0) == {}
     assert goals(0.5, TRUCE) == {}
+
+
+def test_companies_at_home_in_the_macina_core_stay_out_of_the_campaign(make_toy):
+    """JNIM's companies whose home is the Macina core hold it rather than campaign elsewhere; the next
+    strongest company goes instead (seed 000: Katiba Macina fought ISGS's defectors in the delta's own
+    towns in 2020; seed 001: the Macina tolerates no other group)."""
+    from sim.relations import WAR
+
+    forces = [{"actor": "JNIM", "near": "Midpost", "manpower": 150, "count": 3, "ethnic": {"fulani": 1.0}},
+              {"actor": "ISGS", "near": "Southpost", "manpower": 150, "ethnic": {"fulani": 1.0}}]
+
+    def goals(big_at_home_in_core):
+        m = make_toy(forces=forces,
+                     mechanisms={"territory": {"offensive_rate": 0.0, "offensive_range": 2, "campaign_share": 0.2}})
+        m.factions["JNIM"].campaigns = True
+        m.relations.set_state(JNIM, ISGS, WAR, "test")
+        garrison, big, small = m.units_of("JNIM")
+        (weak,) = m.units_of("ISGS")
+        for unit, pos, men in ((garrison, (9, 0), 600), (big, (9, 1), 400), (small, (9, 2), 300), (weak, (19, 0), 100)):
+            unit.pos, unit.home, unit.manpower = pos, pos, men
+        core = np.argwhere(m.world.macina_core)
+        assert len(core) and not m.world.macina_core[9, :3].any()
+        if big_at_home_in_core:
+            big.home = tuple(int(x) for x in core[0])
+        return {k: tuple(map(int, g)) for k, g in _goals(m, [garrison, big, small, weak]).items()}
+
+    assert goals(False) == {1: (19, 0)}
+    assert goals(True) == {2: (19, 0)}
 
 
 def test_a_campaign_brings_distant_rivals_to_battle(make_toy):
