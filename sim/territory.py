@@ -314,8 +314,9 @@ def _chebyshev(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def _campaign_goals(model, faction, mine, rivals, committed, owner, men, pos, home, will) -> dict[int, tuple[int, int]]:
     """Goals of the ``committed`` strongest units of ``faction``, each region's strongest and JNIM's
     companies at home in the Macina core excepted, in its war on the rival jihadist units ``rivals``
-    (indices into ``owner``, ``men``, ``pos`` and ``home``, as are ``mine``): each heads for the nearest rival unit it outmatches, at any distance, unless its funding
-    or the group's ``will`` to fight that rival (:meth:`RelationBook.will_to_fight`) fails it this step."""
+    (indices into ``owner``, ``men``, ``pos`` and ``home``, as are ``mine``): each heads for the nearest
+    rival unit it outmatches, at any distance, unless its funding or the group's ``will`` to fight that
+    rival (:meth:`RelationBook.will_to_fight`) fails it this step."""
     p = model.params.territory
     by_strength = np.argsort(-men[mine], kind="stable")
     region = model.world.region[pos[mine[by_strength], 0], pos[mine[by_strength], 1]]
