@@ -86,7 +86,9 @@ def stamp_double_box(out, layer, rows, cols, weights, half):
                     out[a, x, y] += wr * n_c / size
 
 
-@njit(cache=True)
+# numpy's error model drops the zero check on each division (totals include the threshold), so the
+# shares vectorise: 0.36 -> 0.23 ms a call
+@njit(cache=True, error_model="numpy")
 def influence_and_control(influence, smoothed, admin, admin_actor, admin_coef, admin_country, country,
                           adapt, sympathy, support_weight, expel_core, jnim, expelled, expel_factor,
                           threshold, margin, eff, share, control, contested, leader, held):
