@@ -263,15 +263,16 @@ def _displace(model) -> None:
     p = model.params.engagement
     w = model.world
     E = model.pop.shape[0]
+    # residents move within their region, so within their community: its total stands (but for rounding);
+    # reprisals draw their cells from the residents as they now live (counted_pop, copied by the kernel)
     by_region, total_moved = kernels.flee(model.pop.reshape(E, -1), model.comm_id, model.fear, model.danger.ravel(),
-                                          p.flee_rate, w.region.ravel(), len(w.region_names))
+                                          p.flee_rate, w.region.ravel(), len(w.region_names),
+                                          model.counted_pop.reshape(E, -1))
     if total_moved > 0:
         refuge = _refuges(model)
         np.add.at(model.pop, (slice(None), refuge[:, 0], refuge[:, 1]), by_region)
+        model.counted_pop[:, refuge[:, 0], refuge[:, 1]] = model.pop[:, refuge[:, 0], refuge[:, 1]]
         model.displaced_total += total_moved
-    # residents move within their region, so within their community: its total stands (but for rounding);
-    # reprisals draw their cells from the residents as they now live
-    np.copyto(model.counted_pop, model.pop)
 
 
 def _refuges(model) -> np.ndarray:

@@ -387,10 +387,11 @@ def cell_means(cell_ptr, entry_group, entry_comm, pop_flat, sympathy, informing,
 
 
 @njit(cache=True)
-def flee(pop_flat, comm_id, fear, danger_flat, flee_rate, region, n_regions):
+def flee(pop_flat, comm_id, fear, danger_flat, flee_rate, region, n_regions, counted):
     """Move a share of residents out of each cell (fear of their community x local danger,
     at most half) and total them by ethnic group and region; returns (moved by group and
-    region, total moved). ``pop_flat`` is updated in place."""
+    region, total moved). ``pop_flat`` is updated in place and copied into ``counted`` on the
+    way (a separate copy of the grid cost more than the whole pass)."""
     E, N = pop_flat.shape
     by_region = np.zeros((E, n_regions))
     total = 0.0
@@ -402,15 +403,15 @@ def flee(pop_flat, comm_id, fear, danger_flat, flee_rate, region, n_regions):
     for e in range(E):
         for cell in range(N):
             c = comm_id[e, cell]
-            if c < 0:
-                continue
-            frac = flee_rate * fear[c] * push[cell]
-            frac = min(max(frac, 0.0), 0.5)
-            moved = pop_flat[e, cell] * frac
-            if moved > 0.0:
-                pop_flat[e, cell] -= moved
-                by_region[e, region[cell]] += moved
-                total += moved
+            if c >= 0:
+                frac = flee_rate * fear[c] * push[cell]
+                frac = min(max(frac, 0.0), 0.5)
+                moved = pop_flat[e, cell] * frac
+                if moved > 0.0:
+                    pop_flat[e, cell] -= moved
+                    by_region[e, region[cell]] += moved
+                    total += moved
+            counted[e, cell] = pop_flat[e, cell]
     return by_region, total
 
 

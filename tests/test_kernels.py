@@ -124,9 +124,10 @@ def test_flee_equals_array_expression():
     danger = np.where(rng.random(N) < 0.5, 0.0, rng.uniform(0, 30, N))  # most cells have seen no violence
     frac = np.where(comm_id >= 0, np.clip(0.4 * fear[np.maximum(comm_id, 0)] * (0.3 + 1 - np.exp(-danger / 10)), 0, 0.5), 0)
     moved = pop * frac
-    out = pop.copy()
-    by_region, total = kernels.flee(out, comm_id, fear, danger, 0.4, region, regions)
+    out, counted = pop.copy(), np.empty_like(pop)
+    by_region, total = kernels.flee(out, comm_id, fear, danger, 0.4, region, regions, counted)
     np.testing.assert_allclose(out, pop - moved, rtol=1e-12)
+    np.testing.assert_array_equal(counted, out)
     expected = np.zeros((E, regions))
     np.add.at(expected, (np.repeat(np.arange(E), N), np.tile(region, E)), moved.ravel())
     np.testing.assert_allclose(by_region, expected, rtol=1e-12)
