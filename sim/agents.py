@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 from itertools import chain
+from operator import attrgetter
 
 import mesa
 import numpy as np
@@ -121,8 +122,9 @@ class ArmedUnit(mesa.Agent):
 
 def positions(units, attr: str = "pos") -> np.ndarray:
     """(n, 2) int64 rows and columns of ``units`` (or their ``home``); np.fromiter over the
-    flattened pairs takes about half the time of np.array on a list of tuples."""
-    return np.fromiter(chain.from_iterable([getattr(u, attr) for u in units]), np.int64, 2 * len(units)).reshape(-1, 2)
+    flattened pairs takes about half the time of np.array on a list of tuples, and mapping an
+    attrgetter saves a getattr call per unit."""
+    return np.fromiter(chain.from_iterable(map(attrgetter(attr), units)), np.int64, 2 * len(units)).reshape(-1, 2)
 
 
 def manpower_by_actor(units, n_actors: int) -> np.ndarray:
