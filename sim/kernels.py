@@ -15,6 +15,7 @@ cache costs a few seconds once per machine.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -33,12 +34,16 @@ def _reflect(i, n):
     return k
 
 
+@functools.lru_cache(maxsize=32)
 def gaussian_weights(sigma: float, truncate: float = 3.0) -> np.ndarray:
-    """The 1-D kernel scipy.ndimage.gaussian_filter1d uses for ``sigma`` and ``truncate``."""
+    """The 1-D kernel scipy.ndimage.gaussian_filter1d uses for ``sigma`` and ``truncate``; cached
+    (steps ask for the same few sigmas several times each), so read-only."""
     radius = int(truncate * float(sigma) + 0.5)
     x = np.arange(-radius, radius + 1)
     phi = np.exp(-0.5 / float(sigma) ** 2 * x**2)
-    return phi / phi.sum()
+    phi /= phi.sum()
+    phi.flags.writeable = False
+    return phi
 
 
 @njit(cache=True)
