@@ -114,6 +114,18 @@ class ArmedUnit(mesa.Agent):
         self.ethnic = (self.ethnic * self.manpower + ethnic * fighters) / total
         self.manpower = total
 
+    def absorb_group(self, fighters: int, group: int) -> None:
+        """:meth:`absorb` of fighters all of ``group`` (index into ETHNIC_GROUPS) without building their
+        one-hot make-up: the other groups' terms gain fighters x 0, which changes none of them."""
+        if fighters <= 0:
+            return
+        total = self.manpower + fighters
+        ethnic = self.ethnic * self.manpower
+        ethnic[group] += fighters
+        ethnic /= total
+        self.ethnic = ethnic
+        self.manpower = total
+
     def lose(self, fighters: int) -> int:
         lost = int(min(self.manpower, max(fighters, 0)))
         self.manpower -= lost

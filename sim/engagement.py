@@ -340,7 +340,7 @@ def _mobilise(model) -> None:
         region = int(model.comm_region[c])
         here = by_region.get(region)
         if here is not None:
-            here.absorb(n, _one_hot(model.comm_group[c]))
+            here.absorb_group(n, model.comm_group[c])
         else:
             pos = tuple(_refuges(model)[region])
             u = ArmedUnit(model, m, pos, n, _one_hot(model.comm_group[c]), 0.3, 0.8,

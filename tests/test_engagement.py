@@ -173,3 +173,18 @@ def test_companies_recruit_through_kin(make_toy):
     mirror the residents (half Fulani); with it the company keeps most of its make-up."""
     assert _fulani_share_after_recruiting(make_toy, 0.0) == pytest.approx(0.7)  # (90 + 50) / 200
     assert _fulani_share_after_recruiting(make_toy, 0.9) == pytest.approx((90 + 100 * 0.91 / 1.1) / 200)
+
+
+def test_absorb_group_equals_absorb_of_a_one_hot_make_up(make_toy):
+    m = make_toy(seed=1)
+    rng = np.random.default_rng(4)
+    for u in m.unit_list()[:10]:
+        g, n = int(rng.integers(0, len(u.ethnic))), int(rng.integers(1, 300))
+        one_hot = np.zeros(len(u.ethnic))
+        one_hot[g] = 1.0
+        before = (u.ethnic.copy(), u.manpower)
+        u.absorb(n, one_hot)
+        expected = (u.ethnic, u.manpower)
+        u.ethnic, u.manpower = before
+        u.absorb_group(n, g)
+        assert u.manpower == expected[1] and np.array_equal(u.ethnic, expected[0])
