@@ -310,27 +310,38 @@ class ControlMetric(Frozen):
 
     ``region`` is ``macina_core`` (the inner Niger delta core JNIM's Katiba
     Macina defends, see :mod:`sim.territory`) or an admin-1 region of
-    ``seeds/geography.yaml`` (e.g. ``Mopti``, ``Sahel``, ``Tillaberi``).
+    ``seeds/geography.yaml`` (e.g. ``Mopti``, ``Sahel``, ``Tillaberi``), or a
+    list of them, read as one area (e.g. northern and north-eastern Burkina).
     """
 
     metric: Literal["control_share"]
     actor: str
-    region: str
+    region: str | tuple[str, ...]
     date: dt.date
 
     _a = field_validator("actor")(_actor)
+
+    @field_validator("region")
+    @classmethod
+    def _some_region(cls, v):
+        if isinstance(v, tuple) and (not v or len(set(v)) != len(v)):
+            raise ValueError("expected one region or a list of distinct regions")
+        return v
 
     def dates(self) -> tuple[dt.date, ...]:
         return (self.date,)
 
     def mask(self, world) -> np.ndarray:
-        """The region's cells on ``world``'s grid; ValueError for an unknown region."""
-        if self.region == "macina_core":
-            return world.macina_core
-        if self.region not in world.region_names:
-            raise ValueError(f"unknown region {self.region!r}; expected macina_core or one of "
-                             f"{list(world.region_names)}")
-        return world.region == world.region_names.index(self.region)
+        """The region's cells on ``world``'s grid (the union for a list); ValueError for an unknown region."""
+        mask = np.zeros(world.region.shape, dtype=bool)
+        for name in (self.region,) if isinstance(self.region, str) else self.region:
+            if name == "macina_core":
+                mask |= world.macina_core
+            elif name in world.region_names:
+                mask |= world.region == world.region_names.index(name)
+            else:
+                raise ValueError(f"unknown region {name!r}; expected macina_core or one of {list(world.region_names)}")
+        return mask
 
     def compute(self, result) -> float:
         from sim.geodata import load_geodata

@@ -108,6 +108,29 @@ def test_relation_share_and_control_share():
     assert M.control_share(rasters, mask, area, "JNIM", "2020-01-31") == 0.0
 
 
+
+def test_control_share_over_a_list_of_regions_reads_their_union():
+    from sim.geodata import load_geodata
+    from sim.world import build_world
+
+    world = build_world(load_geodata(), 0.2)
+    spec = {"metric": "control_share", "actor": "ISGS", "date": "2022-06-30"}
+    one = {name: METRIC.validate_python({**spec, "region": name}).mask(world) for name in ("Nord", "Sahel")}
+    both = METRIC.validate_python({**spec, "region": ["Nord", "Sahel"]}).mask(world)
+    assert one["Nord"].any() and one["Sahel"].any() and not (one["Nord"] & one["Sahel"]).any()
+    assert (both == (one["Nord"] | one["Sahel"])).all()
+    # ISGS holds all of the Nord and none of the Sahel: its share of the two is the Nord's share of their area
+    control = np.where(one["Nord"], np.int8(M.INDEX["ISGS"]), np.int8(-1))
+    share = M.control_share([(dt.date(2022, 1, 1), control)], both, world.area_km2, "ISGS", "2022-06-30")
+    nord, sahel = world.area_km2[one["Nord"]].sum(), world.area_km2[one["Sahel"]].sum()
+    assert share == pytest.approx(nord / (nord + sahel))
+    with pytest.raises(ValueError, match="unknown region 'Nordd'"):
+        METRIC.validate_python({**spec, "region": ["Nord", "Nordd"]}).mask(world)
+    for bad in ([], ["Nord", "Nord"]):
+        with pytest.raises(ValidationError, match="distinct regions"):
+            METRIC.validate_python({**spec, "region": bad})
+
+
 METRIC = TypeAdapter(M.Metric)
 
 
