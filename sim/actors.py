@@ -36,6 +36,7 @@ class ActorInfo:
     base: tuple[str, ...]  # ethnic groups it recruits from / claims to protect
     colour: str
     acled_name: str
+    auxiliary: bool = False  # a militia under its state's command, which makes no truce of its own
 
 
 CAST = (
@@ -47,7 +48,7 @@ CAST = (
     ActorInfo("France", "partner", None, (), "#999999", "Military Forces of France"),
     ActorInfo("Wagner", "partner", None, (), "#660000", "Wagner Group"),
     ActorInfo("Africa Corps", "partner", None, (), "#990033", "Africa Corps"),
-    ActorInfo("VDP", "militia", "BFA", ("mossi", "gourmantche", "songhai", "other"), "#CC79A7", "VDP: Volunteers for the Defense of the Homeland"),
+    ActorInfo("VDP", "militia", "BFA", ("mossi", "gourmantche", "songhai", "other"), "#CC79A7", "VDP: Volunteers for the Defense of the Homeland", auxiliary=True),
     ActorInfo("Dan Na Ambassagou", "militia", "MLI", ("dogon",), "#8C564B", "Dan Na Ambassagou"),
     ActorInfo("Dozo", "militia", "MLI", ("bambara",), "#E69F00", "Dozo Communal Militia (Mali)"),
     ActorInfo("GATIA", "militia", "MLI", ("tuareg_imghad",), "#7F7F7F", "GATIA: Imghad Tuareg and Allies Self-Defense Group"),

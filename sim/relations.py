@@ -41,7 +41,10 @@ Assumptions of this module (after GeoContest's grim trigger, Cederman):
   D > H, except between rival jihadist groups while a central command urges
   them to fight (the 2019 truces failed, the 2022 one broke); a pact breaks
   like a truce at half the rate. Pairs of pro-government forces keep their
-  initial state.
+  initial state, and so do a jihadist group and a state auxiliary (the VDP,
+  armed and commanded by Burkina's army): it fights whom its state fights and
+  makes no truce of its own (seed 000: JNIM attacked and kidnapped VDP
+  members from 2020; seed 001: JNIM's 2025 Sourou campaign against the VDP).
 - Incidents (clashes outside war) are rarer in a truce or pact: their hazard
   uses H - D there, so a truce both sides want stops clashes on all fronts, as
   the May 2022 one did.
@@ -83,10 +86,11 @@ def default_state(a, b) -> int:
 
 
 def dynamic(a, b) -> bool:
-    """Pairs whose relation the mechanism evolves; pro-government pairs are fixed unless a separatist is involved."""
+    """Pairs whose relation the mechanism evolves; pro-government pairs are fixed unless a separatist is involved,
+    and a state auxiliary stays at war with the jihadist groups."""
     kinds = {a.kind, b.kind}
     if "jihadist" in kinds:
-        return "partner" not in kinds
+        return "partner" not in kinds and not (a.auxiliary or b.auxiliary)
     return kinds == {"state", "militia"} and (a.name == "CSP" or b.name == "CSP")
 
 

@@ -213,3 +213,22 @@ def test_a_truce_made_by_weariness_lasts_as_long_as_the_memory_of_the_dead(make_
     broke, m = _truce_after_weeks(make_toy, 0.98)
     assert broke is not None and broke > 60  # the desire fades first: 800 deaths x 0.01 start far above hostility
     assert "outweighs truce desire" in m.log.rows[-1]["notes"]
+
+
+def test_a_state_auxiliary_makes_no_truce_of_its_own(make_toy):
+    # seed 000: JNIM attacked the VDP from 2020 on, while it made local pacts with communal militias (Niono)
+    militias = NEIGHBOURS + [{"actor": "VDP", "near": "Midpost", "manpower": 100},
+                             {"actor": "Dozo", "near": "Midpost", "manpower": 100}]
+    m = make_toy(forces=militias)
+    book = m.relations
+    vdp, dozo = INDEX["VDP"], INDEX["Dozo"]
+    assert book.state("JNIM", "VDP") == book.state("JNIM", "Dozo") == "war"
+    for militia in (vdp, dozo):
+        book.losses_total[JNIM, militia] = book.losses_total[militia, JNIM] = 500.0
+    for f in ("JNIM", "VDP", "Dozo"):
+        m.factions[f].strain = 1.0
+    for _ in range(60):
+        relations.update(m)
+    assert book.state("JNIM", "Dozo") in ("truce", "pact")
+    assert book.state("JNIM", "VDP") == "war"
+    assert all(vdp not in pair for pair in book.pairs)
