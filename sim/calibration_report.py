@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from sim.calibrate import ENSEMBLE_SERIES, PASS_BAR, Calibration, portable, read_posterior
+from sim.targets import format_rate
 
 RARELY = 0.02  # joint pass rate at or below which two targets are "rarely met together" (modelling choice)
 ANTI = -0.3  # phi correlation of pass indicators at or below which two targets pull apart (modelling choice)
@@ -199,12 +200,13 @@ def _target_rows(targets, ensemble: list[dict]) -> tuple[list[list], int, int]:
     for t in targets:
         vals = [r["values"].get(t.id) for r in ensemble]
         vals = [float(v) for v in vals if v is not None]
-        rate = sum(t.accept.passes(v) for v in vals) / len(vals) if vals else None
+        passed = sum(t.accept.passes(v) for v in vals)
+        rate = passed / len(vals) if vals else None
         if rate is not None:
             applicable += 1
             met += rate >= PASS_BAR
         rows.append([f"`{t.id}`", t.statement, str(t.accept), _fmt(float(np.median(vals))) if vals else "n/a",
-                     "n/a" if rate is None else f"{100 * rate:.0f}%" + (" **met**" if rate >= PASS_BAR else ""),
+                     "n/a" if rate is None else format_rate(passed, len(vals)) + (" **met**" if rate >= PASS_BAR else ""),
                      ", ".join(s[:3] for s in t.source)])
     return rows, met, applicable
 
@@ -284,8 +286,9 @@ def write_report(cal: Calibration, out: Path, params: dict, *, calibrated: Path 
     held = [t for t in cal.targets if t.use == "holdout"]
     held_rows, held_met, held_appl = _target_rows(held, ensemble)
     L += ["", f"## Targets at the fitted parameters ({len(ensemble)}-seed ensemble)", "",
-          f"Pass rate: the share of the ensemble's runs whose value lies in the accepted interval; **met**: at "
-          f"least {100 * PASS_BAR:.0f}% (the bar of issue 3). Sources are the seed files (first three characters).",
+          f"Pass rate: the share of the ensemble's runs whose value lies in the accepted interval, with its 95% "
+          f"Wilson interval; **met**: at least {100 * PASS_BAR:.0f}% (the bar of issue 3). Sources are the seed "
+          "files (first three characters).",
           "", f"### Fitting targets: {met} of {appl} met", ""]
     L += _table(["target", "statement", "accepted", "median", "pass rate", "source"], fit_rows)
     skipped = [t.id for t in cal.targets if t.use == "fit" and t not in cal.fit]

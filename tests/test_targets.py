@@ -9,7 +9,7 @@ import pytest
 from sim.cli import main
 from sim.eventlog import acled_actor
 from sim.scenario_io import ScenarioError
-from sim.targets import EventFile, load_targets, normalise_actor, score, table
+from sim.targets import EventFile, format_rate, load_targets, normalise_actor, pass_rate_interval, score, table
 
 from conftest import ROOT
 
@@ -116,7 +116,15 @@ def test_ensemble_pass_rate(targets):
     assert s.values == [0, 1, 0]
     assert s.pass_rate == pytest.approx(2 / 3)
     (row,) = table([s])
-    assert row["result"] == "67% of 3"
+    assert row["result"] == "67% (21-94%) of 3"
+
+
+def test_pass_rate_interval_is_wilsons():
+    # known answers: Wilson (1927) with z = 1.96; 31 of 50 is the report's 62%
+    for passed, runs, lo, hi in [(31, 50, 0.4815, 0.7414), (2, 3, 0.2077, 0.9385), (0, 3, 0.0, 0.5615),
+                                 (50, 50, 0.9287, 1.0)]:
+        assert pass_rate_interval(passed, runs) == pytest.approx((lo, hi), abs=1e-4)
+    assert format_rate(31, 50) == "62% (48-74%)"
 
 
 def _change(date, n, src, dst, region):
@@ -165,7 +173,7 @@ def test_score_an_ensemble_of_short_runs(capsys, tmp_path):
     assert main(["score", "--scenario", str(short), "--seeds", "2", "--workers", "2"]) == 0
     out = capsys.readouterr().out
     row = next(line for line in out.splitlines() if line.startswith("no_clashes_before_mid2019"))
-    assert "% of 2" in row
+    assert "%) of 2" in row
     assert "n/a" in next(line for line in out.splitlines() if line.startswith("clashes_2019_2021"))
     late = next(line for line in out.splitlines() if line.startswith("jnim_turns_to_towns_2025"))
     assert "n/a" in late
