@@ -365,13 +365,14 @@ def table(scores: list[Score]) -> list[dict]:
         vals = s.applicable
         ensemble = len(s.values) > 1
         value = (sorted(vals)[len(vals) // 2] if vals else None) if ensemble else (vals[0] if vals else None)
-        rate = s.pass_rate
+        passed = sum(s.passes)
+        rate = passed / len(vals) if vals else None
         rows.append({
             "target": s.target.id,
             "use": s.target.use,
             "value": _fmt(value) + (" (median)" if ensemble and vals else ""),
             "accept": str(s.target.accept),
-            "result": ("n/a" if rate is None else f"{format_rate(sum(s.passes), len(vals))} of {len(vals)}") if ensemble
+            "result": ("n/a" if rate is None else f"{format_rate(passed, len(vals))} of {len(vals)}") if ensemble
             else ("n/a" if rate is None else "pass" if rate == 1 else "fail"),
             "source": ", ".join(s.target.source),
         })

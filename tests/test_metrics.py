@@ -108,6 +108,8 @@ def test_relation_share_and_control_share():
     assert M.control_share(rasters, mask, area, "JNIM", "2020-01-31") == 0.0
 
 
+METRIC = TypeAdapter(M.Metric)
+
 
 def test_control_share_over_a_list_of_regions_reads_their_union():
     from sim.geodata import load_geodata
@@ -129,9 +131,6 @@ def test_control_share_over_a_list_of_regions_reads_their_union():
     for bad in ([], ["Nord", "Nord"]):
         with pytest.raises(ValidationError, match="distinct regions"):
             METRIC.validate_python({**spec, "region": bad})
-
-
-METRIC = TypeAdapter(M.Metric)
 
 
 def test_metric_specs_compute_on_rows():
