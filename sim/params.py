@@ -297,6 +297,9 @@ class TerritoryParams(Frozen):
     expansion_cells: int = param(8, 4, 16, f"{S000}: JNIM spread into Centre-Nord and Cascades; assumption", "cells within which a split-off company founds its new home", ge=1, le=30)
     offensive_range: int = param(15, 8, 25, "assumption", "cells within which a unit seeks out a rival", ge=2, le=40)
     offensive_rate: float = prob(0.3, 0.05, 0.8, f"{S000}: offensives such as Ndaki 2020", "per unit-step")
+    militia_offset_cells: float = param(
+        16.0, 0.0, 16.0, f"assumption; {S000}: JNIM's war on ISGS came first in 2020, yet it attacked the VDP to keep its ground in Burkina",
+        "cells a militia target counts as farther than a rival jihadist unit when an offensive picks its target", ge=0.0, le=40.0)
     campaign_share: float = prob(
         0.05, 0.0, 0.3, f"assumption; {S000}: al-Qaeda ordered JNIM to eradicate ISGS in 2020, JNIM's Ndaki offensive",
         "share of a campaigning group's units, its strongest apart from each region's strongest, committed to the war on a rival jihadist group")

@@ -31,9 +31,12 @@ Assumptions of this module:
   more when the group's town focus is high) and, for
   JNIM, rivals inside the Macina core; tethered to their home area.
 - Offensives follow GeoContest's rule (attack only with local superiority):
-  each step, with probability offensive_rate x ops_factor, a jihadist unit heads
-  for the nearest unit of a rival jihadist group at war within ``offensive_range`` cells if its manpower
-  is at least ``superiority_ratio`` times the target's.
+  each step, with probability offensive_rate x ops_factor x its group's will to fight the target's,
+  a jihadist unit heads for the nearest enemy unit within ``offensive_range`` cells, of a rival
+  jihadist group or a militia at war with its group, a militia counting as ``militia_offset_cells``
+  farther (at 16 a rival jihadist unit in range always comes first), if its manpower is at least
+  ``superiority_ratio`` times the target's (seed 000: JNIM fought the VDP to keep its ground in
+  Burkina while it was at war with ISGS).
 - A group that campaigns (the scenario's ``campaigns``; JNIM in the baseline) commits
   ``campaign_share`` of its units, the strongest companies apart from each region's strongest (which
   keeps the region: JNIM held Burkina's Est and Nord and grew into the Cascades while it fought ISGS)
@@ -268,16 +271,15 @@ def move_units(model) -> None:
 
 def _offensive_goals(model, owner, men, pos, home) -> dict[int, tuple[int, int]]:
     """GeoContest-style attacks: for each jihadist unit that goes on the offensive this step, the
-    nearest unit of a rival jihadist group at war within range, or failing one the nearest militia
-    unit at war, that it outmatches (seed 000: the 2020 war against ISGS came first; JNIM also
-    attacked the VDP to hold its ground in Burkina and ISGS the Tuareg militias in Menaka; 001: JNIM's
-    Sourou valley campaign against the VDP). ``owner``, ``men``, ``pos`` and ``home`` describe the
-    moving units (actor index, manpower, row and column, home row and column)."""
+    nearest enemy unit within range, of a rival jihadist group or a militia at war, that it outmatches,
+    a militia counting as ``militia_offset_cells`` farther (seed 000: the 2020 war against ISGS came
+    first, yet JNIM attacked the VDP to hold its ground in Burkina, and ISGS the Tuareg militias in
+    Menaka; 001: JNIM's Sourou valley campaign against the VDP). ``owner``, ``men``, ``pos`` and
+    ``home`` describe the moving units (actor index, manpower, row and column, home row and column)."""
     p = model.params.territory
     war = model.relations.war_matrix() > 0
     will = model.relations.will_to_fight()
     jihadist = _JIHADIST[owner]
-    militia = _NON_STATE[owner] & ~jihadist
     goals = {}
     if not jihadist.any():
         return goals
@@ -289,8 +291,8 @@ def _offensive_goals(model, owner, men, pos, home) -> dict[int, tuple[int, int]]
         if not len(mine) or not len(targets):
             continue
         dist = _chebyshev(pos[mine], pos[targets])
-        # a militia counts only where no jihadist rival is in range: it ranks behind every one of them
-        rank = dist + np.where(militia[targets], p.offensive_range + 1, 0)[None, :]
+        # a militia counts as militia_offset_cells farther than a rival jihadist unit
+        rank = dist + np.where(_JIHADIST[owner[targets]], 0.0, p.militia_offset_cells)[None, :]
         nearest = rank.argmin(axis=1)
         d = dist[np.arange(len(mine)), nearest]
         go = ((d > 0) & (d <= p.offensive_range) & (men[mine] >= p.superiority_ratio * men[targets[nearest]])

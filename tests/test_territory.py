@@ -160,20 +160,31 @@ def test_jihadist_offensives_seek_out_militias_at_war(make_toy):
     assert goal(TRUCE) is None
 
 
-def test_offensives_go_after_a_rival_jihadist_before_a_nearer_militia(make_toy):
-    """With ISGS in range, a JNIM company attacks it even when a militia company is nearer (seed 000:
-    the 2020 war between the groups)."""
+def test_offensives_weigh_a_militia_against_a_rival_jihadist_by_militia_offset(make_toy):
+    """With ISGS and a militia both in range and at war, a JNIM company attacks the nearer of the two,
+    the militia counting as militia_offset_cells farther: at 0 the nearer, at the default 16 ISGS
+    whenever it is in range (seed 000: the 2020 war between the groups came first, yet JNIM attacked
+    the VDP to keep its ground in Burkina)."""
     from sim.relations import WAR
 
-    m = make_toy(mechanisms={"territory": {"offensive_rate": 1.0, "offensive_range": 10}})
-    m.relations.set_state(JNIM, INDEX["Dan Na Ambassagou"], WAR, "test")
-    militia, jnim, isgs = m.units_of("Dan Na Ambassagou")[0], m.units_of("JNIM")[0], m.units_of("ISGS")[0]
-    r, c = militia.pos
-    jnim.pos, jnim.manpower = (r + 3, c), 400
-    isgs.pos, isgs.manpower = (r + 8, c), 100
-    units = [jnim, militia, isgs]
-    goal = _goals(m, units).get(0)
-    assert tuple(map(int, goal)) == (r + 8, c)
+    def goal(militia_gap, isgs_gap, offset=None):
+        territory_params = {"offensive_rate": 1.0, "offensive_range": 10}
+        if offset is not None:
+            territory_params["militia_offset_cells"] = offset
+        m = make_toy(mechanisms={"territory": territory_params})
+        m.relations.set_state(JNIM, INDEX["Dan Na Ambassagou"], WAR, "test")
+        militia, jnim, isgs = m.units_of("Dan Na Ambassagou")[0], m.units_of("JNIM")[0], m.units_of("ISGS")[0]
+        r, c = militia.pos
+        jnim.pos, jnim.manpower = (r + militia_gap, c), 400
+        isgs.pos, isgs.manpower = (r + militia_gap + isgs_gap, c), 100
+        found = tuple(map(int, _goals(m, [jnim, militia, isgs])[0]))
+        return {(r, c): "militia", (r + militia_gap + isgs_gap, c): "ISGS"}[found]
+
+    assert goal(3, 5, offset=0.0) == "militia"
+    assert goal(8, 2, offset=0.0) == "ISGS"
+    assert goal(3, 5, offset=1.0) == "militia"
+    assert goal(3, 5, offset=3.0) == "ISGS"
+    assert goal(3, 5) == "ISGS"
 
 
 def test_a_campaign_sends_the_strongest_companies_after_the_nearest_rival_they_outmatch(make_toy):
