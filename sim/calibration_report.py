@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from sim.calibrate import ENSEMBLE_SERIES, PASS_BAR, Calibration, portable, read_posterior
-from sim.targets import format_rate
+from sim.targets import Score, format_rate
 
 RARELY = 0.02  # joint pass rate at or below which two targets are "rarely met together" (modelling choice)
 ANTI = -0.3  # phi correlation of pass indicators at or below which two targets pull apart (modelling choice)
@@ -198,10 +198,8 @@ def _table(header: list[str], rows: list[list]) -> list[str]:
 def _target_rows(targets, ensemble: list[dict]) -> tuple[list[list], int, int]:
     rows, met, applicable = [], 0, 0
     for t in targets:
-        vals = [r["values"].get(t.id) for r in ensemble]
-        vals = [float(v) for v in vals if v is not None]
-        passed = sum(t.accept.passes(v) for v in vals)
-        rate = passed / len(vals) if vals else None
+        result = Score(t, [r["values"].get(t.id) for r in ensemble])
+        vals, passed, rate = [float(v) for v in result.applicable], sum(result.passes), result.pass_rate
         if rate is not None:
             applicable += 1
             met += rate >= PASS_BAR

@@ -34,9 +34,9 @@ Assumptions of this module:
   each step, with probability offensive_rate x ops_factor x its group's will to fight the target's,
   a jihadist unit heads for the nearest enemy unit within ``offensive_range`` cells, of a rival
   jihadist group or a militia at war with its group, a militia counting as ``militia_offset_cells``
-  farther (at 16, with the default range of 15, a rival jihadist unit in range always comes first), if its manpower is at least
-  ``superiority_ratio`` times the target's (seed 000: JNIM fought the VDP to keep its ground in
-  Burkina while it was at war with ISGS).
+  farther (at 16, with the default range of 15, a rival jihadist unit in range always comes first),
+  if its manpower is at least ``superiority_ratio`` times the target's (seed 000: JNIM fought the VDP
+  to keep its ground in Burkina while it was at war with ISGS).
 - A group that campaigns (the scenario's ``campaigns``; JNIM in the baseline) commits
   ``campaign_share`` of its units, the strongest companies apart from each region's strongest (which
   keeps the region: JNIM held Burkina's Est and Nord and grew into the Cascades while it fought ISGS)
