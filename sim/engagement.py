@@ -131,6 +131,7 @@ def update_attitudes(model) -> None:
 
     at_war = model.relations.war_matrix()
     enemy_harm = model.killed_recent @ at_war.T  # civilians killed by each actor's enemies
+    model.rallied = enemy_harm * model.claims_protection  # victims among the groups a jihadist protects
     protector_credit = np.broadcast_to(model.restraint, (len(pop_c), A)).copy()  # np.tile costs ~10x more
     for f in model.factions.values():
         if f.regime is not None:
@@ -198,10 +199,18 @@ def _recruit(model) -> None:
     # residents willing to join and the group's own strength in the 5 x 5 window around each unit
     pool, own = kernels.window_sums(rows, cols, actor, 2, total, model.share, model.sympathy_cell, model.presence)
     upkeep = [f.strategy.upkeep_per_fighter if f.kind == "jihadist" else militia_upkeep(f) for f in recruiters]
-    rate = np.repeat([p.recruit_rate * affordable_growth(f, cost) * (1.0 + f.central_pull)  # a global brand draws recruits
-                      for f, cost in zip(recruiters, upkeep)], [len(g) for g in groups])
+    afford = [affordable_growth(f, cost) for f, cost in zip(recruiters, upkeep)]
+    rate = np.repeat([p.recruit_rate * a * (1.0 + f.central_pull)  # a global brand draws recruits
+                      for f, a in zip(recruiters, afford)], [len(g) for g in groups])
     # a unit emptied earlier this step (desertion) recruits nobody; it is removed at the step's end
     expected = np.where(men > 0, rate * pool * men / np.maximum(np.maximum(own, men), 1.0), 0.0)
+    if p.rally_recruits > 0 and model.rallied.any():
+        # kin of the victims of a jihadist group's enemies join the group that claims to protect them (seeds 000, 001)
+        H, W = model.world.shape
+        victims = kernels.window_rally(rows, cols, actor, 2, model._cell_ptr, model._cell_group, model._cell_comm,
+                                       model.pop.reshape(len(model.pop), -1), model.rallied, H, W)
+        rally_rate = p.rally_recruits * np.repeat(afford, [len(g) for g in groups])
+        expected += np.where(men > 0, rally_rate * victims * men / np.maximum(np.maximum(own, men), 1.0), 0.0)
     # every group's recruits are drawn at once; then the companies that outgrew their size split, in turn
     drawn = model.rng.poisson(expected)
     _absorb_recruits(model, units, rows, cols, actor, men, drawn, np.flatnonzero(drawn))

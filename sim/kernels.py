@@ -273,6 +273,27 @@ def window_sums(rows, cols, layer, half, total, share, sympathy, presence):
 
 
 @njit(cache=True)
+def window_rally(rows, cols, layer, half, cell_ptr, entry_group, entry_comm, pop_flat, rallied, H, W):
+    """For each unit, its window's share of the recent victims its actor's enemies made among the
+    groups the actor protects: the sum over the (2 half + 1)^2 window (zero outside) of each
+    resident group's people x ``rallied[community, actor]`` / 1000 (victims per 1000 residents).
+
+    ``cell_ptr``/``entry_*`` list the (ethnic group, community) pairs living in each cell (flat index
+    ``row x W + column``) on an ``H`` x ``W`` grid.
+    """
+    out = np.zeros(len(rows))
+    for k in range(len(rows)):
+        a = layer[k]
+        for r in range(max(rows[k] - half, 0), min(rows[k] + half, H - 1) + 1):
+            for c in range(max(cols[k] - half, 0), min(cols[k] + half, W - 1) + 1):
+                n = r * W + c
+                for p in range(cell_ptr[n], cell_ptr[n + 1]):
+                    out[k] += pop_flat[entry_group[p], n] * rallied[entry_comm[p], a]
+        out[k] /= 1000.0
+    return out
+
+
+@njit(cache=True)
 def control_totals(control_flat, area_flat, pop_flat, n_actors):
     """Area and residents controlled by each actor: ``np.bincount(control + 1, weights=area,
     minlength=n_actors + 1)[1:]`` and the same with weights ``pop.sum(axis=0)`` (each cell's

@@ -202,6 +202,7 @@ class LiptakoModel(mesa.Model):
         self.support = np.zeros((C, A))
         self.exposure = np.zeros((C, A))
         self.killed_recent = np.zeros((C, A))
+        self.rallied = np.zeros((C, A))  # victims of each jihadist group's enemies among the groups it protects
         self.fear = np.zeros(C)
         self.refusal = np.zeros(C)
         self.informing = np.zeros(C)

@@ -208,6 +208,10 @@ class EngagementParams(Frozen):
     mobilisation_rate: float = prob(0.0002, 0.00005, 0.001, f"assumption; {S000}: Zarma, Tuareg, Arab militias rose against ISGS", "share of residents per step")
     mobilisation_threshold: float = pos(0.45, 0.2, 0.9, "assumption", "grievance")
     recruit_rate: float = prob(0.0001, 0.00002, 0.0005, f"assumption; {S002}: several thousand fighters by 2025", "share of supporters per step")
+    rally_recruits: float = pos(
+        0.0, 0.0, 5.0, f"assumption; {S000}: VDP killings of Fulani (Djibo 2020) rallied northern Fulani to JNIM; {S001}: "
+        "army and VDP massacres bring more Fulani into JNIM", "recruits per step per civilian of a protected group killed "
+        "by the group's enemies in a unit's 5 x 5 window (victims count 0.9 less each step)")
     kin_recruitment: float = prob(
         0.8, 0.5, 0.95, f"assumption; {S000}: Fulani make up the bulk of Katiba Macina, although Dogon and Bambara share its ground",
         "weight of a company's own make-up in whom it recruits (0: residents by sympathy; 1: only its own groups)")

@@ -77,6 +77,54 @@ def test_state_abuse_makes_jnim_the_protector_of_fulani(make_toy):
     assert (m.grievance[fulani, FAMA] > control.grievance[fulani, FAMA]).all()
 
 
+def _recruits_after_killings(make_toy, rally, perpetrator, group):
+    """JNIM's recruits in one recruitment round after ``perpetrator`` killed 200 of ``group``'s people in Mopti
+    at the last step."""
+    from sim.actors import ETHNIC_GROUPS
+
+    m = make_toy(mechanisms={"engagement": {"rally_recruits": rally}})
+    territory.update_influence(m)
+    m.factions["JNIM"].income_avg = 1e6  # income enough for any growth: recruitment is not capped by pay here
+    victims = (m.comm_group == ETHNIC_GROUPS.index(group)) & (m.comm_region == 0)
+    m.civ_killed_last[victims, INDEX[perpetrator]] = 200.0
+    engagement.update_attitudes(m)
+    before = sum(u.manpower for u in m.units_of("JNIM"))
+    engagement._recruit(m)
+    return sum(u.manpower for u in m.units_of("JNIM")) - before
+
+
+def test_enemy_killings_rally_the_victims_kin_to_their_protector(make_toy):
+    """Seeds 000 and 001: army and VDP killings of Fulani brought Fulani into JNIM. Killings of a group JNIM
+    protects, by an actor at war with JNIM, add recruits; killings of a group outside its base, or by a group
+    JNIM is not at war with, add none (the same draws as without the mechanism)."""
+    quiet = _recruits_after_killings(make_toy, 0.0, "FAMa", "fulani")
+    rallied = _recruits_after_killings(make_toy, 2.0, "FAMa", "fulani")
+    assert rallied > quiet + 20
+    assert _recruits_after_killings(make_toy, 2.0, "FAMa", "dogon") == _recruits_after_killings(make_toy, 0.0, "FAMa", "dogon")
+    assert _recruits_after_killings(make_toy, 2.0, "JNIM", "fulani") == _recruits_after_killings(make_toy, 0.0, "JNIM", "fulani")
+
+
+def test_window_rally_counts_the_share_of_victims_living_in_each_window(make_toy):
+    from sim import kernels
+
+    m = make_toy()
+    C = len(m.comm_group)
+    rng = np.random.default_rng(3)
+    rallied = rng.random((C, m.share.shape[0]))
+    units = m.unit_list()
+    rows, cols = np.array([u.pos for u in units]).T
+    actor = np.array([u.actor for u in units])
+    H, W = m.world.shape
+    got = kernels.window_rally(rows, cols, actor, 2, m._cell_ptr, m._cell_group, m._cell_comm,
+                               m.pop.reshape(len(m.pop), -1), rallied, H, W)
+    per_cell = np.zeros((m.share.shape[0], H, W))
+    for e in range(len(m.pop)):
+        ids = m.comm_id[e].reshape(H, W)
+        per_cell += np.where(ids >= 0, m.pop[e] * rallied[np.maximum(ids, 0)].transpose(2, 0, 1), 0.0)
+    want = [per_cell[a, max(r - 2, 0):r + 3, max(c - 2, 0):c + 3].sum() / 1000.0 for a, r, c in zip(actor, rows, cols)]
+    np.testing.assert_allclose(got, want, rtol=1e-12)
+
+
 def test_support_shares_are_probabilities(make_toy):
     m = make_toy()
     for _ in range(10):
