@@ -29,6 +29,11 @@ Assumptions of this module:
   over a 5 x 5 window around each unit, times the group's affordable growth
   (:func:`sim.economy.affordable_growth`) and 1 + its central pull, and shared
   among the group's units in the window in proportion to their manpower).
+  Kin of civilians killed by a jihadist group's enemies, among the groups it
+  claims to protect, join it as well: ``rally_recruits`` per victim (decaying
+  0.9 a step) who lived in a unit's 5 x 5 window, times affordable growth,
+  shared the same way (seeds 000, 001: army and VDP killings of Fulani rallied
+  them to JNIM).
   Recruits come through kin: a company draws each group's sympathisers in
   its cell in proportion to kin_recruitment x its own share of that group
   + (1 - kin_recruitment), so Katiba Macina stays mostly Fulani on ground it
