@@ -304,6 +304,10 @@ class TerritoryParams(Frozen):
     militia_offset_cells: float = param(
         16.0, 0.0, 16.0, f"assumption; {S000}: JNIM's war on ISGS came first in 2020, yet it attacked the VDP to keep its ground in Burkina",
         "cells a militia target counts as farther than a rival jihadist unit when an offensive picks its target", ge=0.0, le=40.0)
+    auxiliary_offset_cells: float = param(
+        16.0, 0.0, 16.0, f"assumption; {S000}: JNIM attacked the VDP and kidnapped its men to hold its ground in Burkina; {S001}: "
+        "its Sourou valley campaign against the VDP", "cells a state auxiliary militia (the VDP) counts as farther than a rival "
+        "jihadist unit when an offensive picks its target", ge=0.0, le=40.0)
     campaign_share: float = prob(
         0.05, 0.0, 0.3, f"assumption; {S000}: al-Qaeda ordered JNIM to eradicate ISGS in 2020, JNIM's Ndaki offensive",
         "share of a campaigning group's units, its strongest apart from each region's strongest, committed to the war on a rival jihadist group")

@@ -33,8 +33,9 @@ Assumptions of this module:
 - Offensives follow GeoContest's rule (attack only with local superiority):
   each step, with probability offensive_rate x ops_factor x its group's will to fight the target's,
   a jihadist unit heads for the nearest enemy unit within ``offensive_range`` cells, of a rival
-  jihadist group or a militia at war with its group, a militia counting as ``militia_offset_cells``
-  farther (at 16, with the default range of 15, a rival jihadist unit in range always comes first),
+  jihadist group or a militia at war with its group, a communal militia counting as
+  ``militia_offset_cells`` farther and a state auxiliary (the VDP) as ``auxiliary_offset_cells``
+  (at 16, with the default range of 15, a rival jihadist unit in range always comes first),
   if its manpower is at least ``superiority_ratio`` times the target's (seed 000: JNIM fought the VDP
   to keep its ground in Burkina while it was at war with ISGS).
 - A group that campaigns (the scenario's ``campaigns``; JNIM in the baseline) commits
@@ -76,6 +77,7 @@ _PRO_GOVERNMENT = np.array([a.kind in ("state", "partner", "militia") and a.name
 _STATE_LAYER = np.array([a.kind in ("state", "partner") for a in CAST])
 _NON_STATE = np.array([a.kind in ("jihadist", "militia") for a in CAST])
 _JIHADIST = np.array([a.kind == "jihadist" for a in CAST])
+_AUXILIARY = np.array([a.auxiliary for a in CAST])
 # rival armed groups lose influence in the Macina core where JNIM leads (seed 001)
 _EXPELLED = np.array([a.name != "JNIM" and a.kind not in ("state", "partner") for a in CAST])
 
@@ -272,7 +274,8 @@ def move_units(model) -> None:
 def _offensive_goals(model, owner, men, pos, home) -> dict[int, tuple[int, int]]:
     """GeoContest-style attacks: for each jihadist unit that goes on the offensive this step, the
     nearest enemy unit within range, of a rival jihadist group or a militia at war, that it outmatches,
-    a militia counting as ``militia_offset_cells`` farther (seed 000: the 2020 war against ISGS came
+    a communal militia counting as ``militia_offset_cells`` farther and a state auxiliary (the VDP) as
+    ``auxiliary_offset_cells`` (seed 000: the 2020 war against ISGS came
     first, yet JNIM attacked the VDP to hold its ground in Burkina, and ISGS the Tuareg militias in
     Menaka; 001: JNIM's Sourou valley campaign against the VDP). ``owner``, ``men``, ``pos`` and
     ``home`` describe the moving units (actor index, manpower, row and column, home row and column)."""
@@ -291,8 +294,9 @@ def _offensive_goals(model, owner, men, pos, home) -> dict[int, tuple[int, int]]
         if not len(mine) or not len(targets):
             continue
         dist = _chebyshev(pos[mine], pos[targets])
-        # a militia counts as militia_offset_cells farther than a rival jihadist unit
-        rank = dist + np.where(_JIHADIST[owner[targets]], 0.0, p.militia_offset_cells)[None, :]
+        # a militia counts as its offset farther than a rival jihadist unit
+        rank = dist + np.where(_JIHADIST[owner[targets]], 0.0,
+                               np.where(_AUXILIARY[owner[targets]], p.auxiliary_offset_cells, p.militia_offset_cells))[None, :]
         nearest = rank.argmin(axis=1)
         d = dist[np.arange(len(mine)), nearest]
         go = ((d > 0) & (d <= p.offensive_range) & (men[mine] >= p.superiority_ratio * men[targets[nearest]])

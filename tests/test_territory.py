@@ -5,6 +5,7 @@ import pytest
 
 from sim import territory
 from sim.actors import INDEX
+from toyworld import toy_scenario
 
 JNIM, ISGS, FAMA = INDEX["JNIM"], INDEX["ISGS"], INDEX["FAMa"]
 
@@ -185,6 +186,38 @@ def test_offensives_weigh_a_militia_against_a_rival_jihadist_by_militia_offset(m
     assert goal(3, 5, offset=1.0) == "militia"
     assert goal(3, 5, offset=3.0) == "ISGS"
     assert goal(3, 5) == "ISGS"
+
+
+def test_offensives_weigh_the_vdp_by_its_own_offset(make_toy):
+    """A state auxiliary (the VDP) counts as auxiliary_offset_cells farther than a rival jihadist unit, the
+    communal militias as militia_offset_cells (seed 000: JNIM attacked the VDP to hold its ground in
+    Burkina while at war with ISGS; seed 001: its Sourou valley campaign against the VDP)."""
+    from sim.relations import WAR
+
+    def goal(auxiliary=None, militia=None):
+        territory_params = {"offensive_rate": 1.0, "offensive_range": 10}
+        if auxiliary is not None:
+            territory_params["auxiliary_offset_cells"] = auxiliary
+        if militia is not None:
+            territory_params["militia_offset_cells"] = militia
+        forces = toy_scenario().model_dump()["forces"] + [{"actor": "VDP", "near": "Westtown", "manpower": 80}]
+        m = make_toy(mechanisms={"territory": territory_params}, forces=forces,
+                     factions={**toy_scenario().model_dump()["factions"], "VDP": {}})
+        m.relations.set_state(JNIM, INDEX["Dan Na Ambassagou"], WAR, "test")
+        assert m.relations.matrix[JNIM, INDEX["VDP"]] == WAR  # an auxiliary is at war with the jihadists from the start
+        dna, vdp = m.units_of("Dan Na Ambassagou")[0], m.units_of("VDP")[0]
+        jnim, isgs = m.units_of("JNIM")[0], m.units_of("ISGS")[0]
+        r, c = 10, 10
+        jnim.pos, jnim.manpower = (r, c), 400
+        dna.pos, vdp.pos, isgs.pos = (r - 3, c), (r + 3, c), (r, c + 5)
+        isgs.manpower = 100
+        found = tuple(map(int, _goals(m, [jnim, dna, vdp, isgs])[0]))
+        return {dna.pos: "Dan Na Ambassagou", vdp.pos: "VDP", isgs.pos: "ISGS"}[found]
+
+    assert goal(auxiliary=0.0) == "VDP"
+    assert goal(militia=0.0) == "Dan Na Ambassagou"
+    assert goal(auxiliary=3.0) == "ISGS"
+    assert goal() == "ISGS"
 
 
 def test_a_campaign_sends_the_strongest_companies_after_the_nearest_rival_they_outmatch(make_toy):
