@@ -385,6 +385,7 @@ class Calibration:
     work: Path
     priors_path: Path
     targets_path: Path
+    priors: PriorFile | None = None  # as read at the start: the report does not reread a file edited meanwhile
     geo: object = None
     settings: dict = field(default_factory=dict)
 
@@ -423,7 +424,7 @@ def prepare(scenario_path, priors_path=DEFAULT_PRIORS, targets_path=DEFAULT_TARG
 
     scenario_path, priors_path, targets_path = Path(scenario_path), Path(priors_path), Path(targets_path)
     scenario = load_scenario(scenario_path)
-    _, dims = load_priors(priors_path)
+    prior_file, dims = load_priors(priors_path)
     tf = load_targets(targets_path)
     end = min(horizon or scenario.end, scenario.end)
     fit_end = min(end, tf.fit_until)
@@ -445,7 +446,7 @@ def prepare(scenario_path, priors_path=DEFAULT_PRIORS, targets_path=DEFAULT_TARG
     settings = {"priors": portable(priors_path), "targets": portable(targets_path),
                 "horizon": horizon.isoformat() if horizon else None, **(settings or {})}
     return Calibration(scenario_path, base, base_full, dims, list(tf.targets), fit, master, work, priors_path,
-                       targets_path, geo, settings)
+                       targets_path, prior_file, geo, settings)
 
 
 def portable(path) -> str:

@@ -211,7 +211,7 @@ def _target_rows(targets, ensemble: list[dict]) -> tuple[list[list], int, int]:
 
 def write_report(cal: Calibration, out: Path, params: dict, *, calibrated: Path | None = None) -> Path:
     """Write ``out/report.md`` and ``out/figures/*.png`` from the working folder; returns the report path."""
-    from sim.calibrate import CalibratedFile, load_priors, read_selection
+    from sim.calibrate import CalibratedFile, read_selection
     from sim.sweep import write_atomic
 
     out = Path(out)
@@ -221,7 +221,7 @@ def write_report(cal: Calibration, out: Path, params: dict, *, calibrated: Path 
     ensemble = read_records(cal.work / "ensemble")
     posterior = read_posterior(cal.work)
     gens = (cal.work / "abc_generations.csv").read_text(encoding="utf-8").splitlines()
-    priors, _ = load_priors(cal.priors_path)
+    priors = cal.priors
     meta = None
     if calibrated is not None and Path(calibrated).is_file():
         import yaml

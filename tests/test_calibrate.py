@@ -272,6 +272,19 @@ def test_a_finished_abc_is_reused_not_rerun(toy_calibration, tmp_path):
     assert again.params == done.params
 
 
+def test_the_report_uses_the_priors_as_read_at_the_start(toy_calibration, tmp_path):
+    """Editing the priors file while a calibration runs changes neither its report nor its success."""
+    import dataclasses
+
+    from sim.calibration_report import write_report
+
+    cal, done = toy_calibration
+    edited = tmp_path / "priors.yaml"
+    edited.write_text("parameters: {mechanisms.territory.no_such_parameter: {prior: uniform}}\n", encoding="utf-8")
+    report = write_report(dataclasses.replace(cal, priors_path=edited), tmp_path / "out", done.params)
+    assert "mechanisms.territory.clash_rate" in report.read_text()
+
+
 def test_report_only_regenerates_the_report(toy_calibration, tmp_path, monkeypatch):
     """From any working directory: the folder records the priors and targets relative to the repository,
     so another checkout can reopen it too."""
