@@ -385,7 +385,7 @@ class Calibration:
     work: Path
     priors_path: Path
     targets_path: Path
-    priors: PriorFile | None = None  # as read at the start: the report does not reread a file edited meanwhile
+    priors: PriorFile  # as read at the start: the report does not reread a file edited meanwhile
     geo: object = None
     settings: dict = field(default_factory=dict)
 

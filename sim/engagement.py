@@ -200,22 +200,23 @@ def _recruit(model) -> None:
     units = [u for g in groups for u in g]
     rows, cols = positions(units).T
     men = np.array([u.manpower for u in units], dtype=np.int64)
-    actor = np.repeat([f.index for f in recruiters], [len(g) for g in groups])
+    sizes = [len(g) for g in groups]
+    actor = np.repeat([f.index for f in recruiters], sizes)
     # residents willing to join and the group's own strength in the 5 x 5 window around each unit
     pool, own = kernels.window_sums(rows, cols, actor, 2, total, model.share, model.sympathy_cell, model.presence)
     upkeep = [f.strategy.upkeep_per_fighter if f.kind == "jihadist" else militia_upkeep(f) for f in recruiters]
     afford = [affordable_growth(f, cost) for f, cost in zip(recruiters, upkeep)]
     rate = np.repeat([p.recruit_rate * a * (1.0 + f.central_pull)  # a global brand draws recruits
-                      for f, a in zip(recruiters, afford)], [len(g) for g in groups])
+                      for f, a in zip(recruiters, afford)], sizes)
+    window_men = np.maximum(np.maximum(own, men), 1.0)
     # a unit emptied earlier this step (desertion) recruits nobody; it is removed at the step's end
-    expected = np.where(men > 0, rate * pool * men / np.maximum(np.maximum(own, men), 1.0), 0.0)
+    expected = np.where(men > 0, rate * pool * men / window_men, 0.0)
     if p.rally_recruits > 0 and model.rallied.any():
         # kin of the victims of a jihadist group's enemies join the group that claims to protect them (seeds 000, 001)
         H, W = model.world.shape
         victims = kernels.window_rally(rows, cols, actor, 2, model._cell_ptr, model._cell_group, model._cell_comm,
                                        model.pop.reshape(len(model.pop), -1), model.rallied, H, W)
-        rally_rate = p.rally_recruits * np.repeat(afford, [len(g) for g in groups])
-        expected += np.where(men > 0, rally_rate * victims * men / np.maximum(np.maximum(own, men), 1.0), 0.0)
+        expected += np.where(men > 0, p.rally_recruits * np.repeat(afford, sizes) * victims * men / window_men, 0.0)
     # every group's recruits are drawn at once; then the companies that outgrew their size split, in turn
     drawn = model.rng.poisson(expected)
     _absorb_recruits(model, units, rows, cols, actor, men, drawn, np.flatnonzero(drawn))

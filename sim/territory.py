@@ -286,6 +286,8 @@ def _offensive_goals(model, owner, men, pos, home) -> dict[int, tuple[int, int]]
     goals = {}
     if not jihadist.any():
         return goals
+    # by target actor: how many cells farther than a rival jihadist unit a militia counts
+    offset = np.where(_JIHADIST, 0.0, np.where(_AUXILIARY, p.auxiliary_offset_cells, p.militia_offset_cells))
     for f in model.factions.values():
         if f.kind != "jihadist" or not f.active:
             continue
@@ -294,9 +296,7 @@ def _offensive_goals(model, owner, men, pos, home) -> dict[int, tuple[int, int]]
         if not len(mine) or not len(targets):
             continue
         dist = _chebyshev(pos[mine], pos[targets])
-        # a militia counts as its offset farther than a rival jihadist unit
-        rank = dist + np.where(_JIHADIST[owner[targets]], 0.0,
-                               np.where(_AUXILIARY[owner[targets]], p.auxiliary_offset_cells, p.militia_offset_cells))[None, :]
+        rank = dist + offset[owner[targets]][None, :]
         nearest = rank.argmin(axis=1)
         d = dist[np.arange(len(mine)), nearest]
         go = ((d > 0) & (d <= p.offensive_range) & (men[mine] >= p.superiority_ratio * men[targets[nearest]])

@@ -200,9 +200,10 @@ def test_offensives_weigh_the_vdp_by_its_own_offset(make_toy):
             territory_params["auxiliary_offset_cells"] = auxiliary
         if militia is not None:
             territory_params["militia_offset_cells"] = militia
-        forces = toy_scenario().model_dump()["forces"] + [{"actor": "VDP", "near": "Westtown", "manpower": 80}]
-        m = make_toy(mechanisms={"territory": territory_params}, forces=forces,
-                     factions={**toy_scenario().model_dump()["factions"], "VDP": {}})
+        toy = toy_scenario().model_dump()
+        m = make_toy(mechanisms={"territory": territory_params},
+                     forces=toy["forces"] + [{"actor": "VDP", "near": "Westtown", "manpower": 80}],
+                     factions={**toy["factions"], "VDP": {}})
         m.relations.set_state(JNIM, INDEX["Dan Na Ambassagou"], WAR, "test")
         assert m.relations.matrix[JNIM, INDEX["VDP"]] == WAR  # an auxiliary is at war with the jihadists from the start
         dna, vdp = m.units_of("Dan Na Ambassagou")[0], m.units_of("VDP")[0]
