@@ -364,8 +364,9 @@ class Mapper:
         return list(self._local.pool.map(fn, items))
 
     def close(self) -> None:
+        """Shut the workers down; runs still queued (after an interrupt) are dropped, not waited for."""
         if self._local is not None:
-            self._local.close()
+            self._local.close(cancel=True)
 
 
 # ---------------------------------------------------------------------- the calibration

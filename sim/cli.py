@@ -12,6 +12,7 @@ town), 1 for any other failure.
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from pathlib import Path
 
@@ -113,8 +114,15 @@ def _command_modules():
     return [importlib.import_module(f"sim.commands.{n}") for n in names]
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # SIGTERM (kill, a batch scheduler's time limit) stops a command the way Ctrl-C does: runs in
+    # progress are cancelled, worker processes shut down and no half-written folder is left.
+    previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
         return args.func(args)
     except ScenarioError as exc:
@@ -123,6 +131,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted; no results folder was written", file=sys.stderr)
         return 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

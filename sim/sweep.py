@@ -42,6 +42,7 @@ import platform
 import re
 import signal
 import sys
+import threading
 import time
 import traceback
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor
@@ -750,13 +751,30 @@ def _git_commit() -> str:
 # ---------------------------------------------------------------------- executors
 
 
-def _ignore_sigint() -> None:
+PARENT_POLL_S = 1.0  # how often a worker checks that the process that started it is still alive
+
+
+def _init_worker(parent_pid: int) -> None:
     # Ctrl-C goes to the whole process group; only the parent should react to it.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    threading.Thread(target=_exit_with_parent, args=(parent_pid,), daemon=True, name="parent-watch").start()
+
+
+def _exit_with_parent(parent_pid: int) -> None:
+    """End this worker once ``parent_pid`` is gone, even mid-run: a killed parent must not leave
+    workers running a long calibration for nobody (they are the forkserver's children, not its)."""
+    while True:
+        time.sleep(PARENT_POLL_S)
+        try:
+            os.kill(parent_pid, 0)
+        except ProcessLookupError:
+            os._exit(1)
+        except PermissionError:  # the pid now belongs to another user's process: ours is gone
+            os._exit(1)
 
 
 class _Local:
-    """A process pool of ``workers`` processes (forkserver: a killed parent leaves no orphans waiting)."""
+    """A process pool of ``workers`` processes that end with the process that started them."""
 
     def __init__(self, workers: int):
         import multiprocessing as mp
@@ -766,7 +784,8 @@ class _Local:
             ctx.set_forkserver_preload(["sim.runner"])  # import the model once, not in every worker
         else:
             ctx = mp.get_context("spawn")
-        self.pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_ignore_sigint)
+        self.pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
+                                        initargs=(os.getpid(),))
         self.workers = workers
         self.label = f"local, {workers} worker process{'es' if workers > 1 else ''}"
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import csv
 import os
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from sim.scenario_io import ScenarioError
@@ -43,8 +42,13 @@ def ensemble(scenario, n: int, seed: int | None = None, workers: int | None = No
 
     if workers is None or workers <= 1 or n == 1:
         return [run(scenario, seed=seed, run_index=k) for k in range(n)]
-    with ProcessPoolExecutor(max_workers=min(workers, n)) as pool:
-        return list(pool.map(_run_one, [(scenario, seed, k) for k in range(n)]))
+    from sim.calibrate import Mapper
+
+    mapper = Mapper(min(workers, n))  # workers end with this process, however it ends
+    try:
+        return mapper(_run_one, [(scenario, seed, k) for k in range(n)])
+    finally:
+        mapper.close()
 
 
 def _run_one(args):
