@@ -52,6 +52,7 @@ import io
 import json
 import math
 import random
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -358,10 +359,14 @@ class Mapper:
             self._local = _Local(self.workers)
 
     def __call__(self, fn, items):
+        return list(self.imap(fn, items))
+
+    def imap(self, fn, items):
+        """The results of ``fn`` on ``items`` in order, each as soon as it and those before it are done."""
         items = list(items)
         if self._local is None or len(items) <= 1:
-            return list(map(fn, items))
-        return list(self._local.pool.map(fn, items))
+            return map(fn, items)
+        return self._local.pool.map(fn, items)
 
     def close(self) -> None:
         """Shut the workers down; runs still queued (after an interrupt) are dropped, not waited for."""
@@ -593,7 +598,7 @@ def _until_accepted(payload: bytes, cap: float, seed: int):
     return sample, n
 
 
-def seeded_map_sampler(mapper: Mapper, master: int):
+def seeded_map_sampler(mapper: Mapper, master: int, progress: bool = False):
     """A pyabc sampler whose results depend only on the master seed (not on workers or timing).
 
     pyabc's own parallel samplers reseed each worker from the operating system
@@ -601,7 +606,8 @@ def seeded_map_sampler(mapper: Mapper, master: int):
     cannot be reproduced. Here map task j of the g-th call takes the seed
     ``SeedSequence(master, spawn_key=(1, g, j))`` and the tasks' samples are
     concatenated in task order. Each task samples until one particle is accepted,
-    as in pyabc's ``MappingSampler``.
+    as in pyabc's ``MappingSampler``. With ``progress`` a generation prints a line at every tenth
+    of its particles: a generation with a low acceptance rate can take up to MAX_TRIES runs a particle.
     """
     import functools
 
@@ -618,7 +624,14 @@ def seeded_map_sampler(mapper: Mapper, master: int):
             call, self.calls = self.calls, self.calls + 1
             cap = math.ceil(max_eval / n) if math.isfinite(max_eval) else math.inf
             fn = functools.partial(_until_accepted, cloudpickle.dumps(simulate_one), cap)
-            results = mapper(fn, [seed_of(master, STAGES["abc"], call, j) for j in range(n)])
+            results, t0 = [], time.perf_counter()
+            for res in mapper.imap(fn, [seed_of(master, STAGES["abc"], call, j) for j in range(n)]):
+                results.append(res)
+                if progress and (len(results) % max(1, n // 10) == 0 or len(results) == n):
+                    runs = sum(k for _, k in results)
+                    print(f"  ABC generation {t}: {len(results)}/{n} particles, {runs} runs "
+                          f"({runs / len(results):.1f} a particle, at most {cap}), "
+                          f"{time.perf_counter() - t0:.0f} s", flush=True)
             sample = self._create_empty_sample()
             for part, _ in results:
                 sample += part
@@ -668,7 +681,8 @@ def ridged_transition(widths: np.ndarray):
     return RidgedTransition()
 
 
-def run_abc(cal: Calibration, particles: int, generations: int, eps0: float, mapper: Mapper) -> Path:
+def run_abc(cal: Calibration, particles: int, generations: int, eps0: float, mapper: Mapper,
+            progress: bool = False) -> Path:
     """ABC-SMC with pyabc into ``abc.db`` (started afresh); writes posterior.csv and abc_generations.csv."""
     import logging
 
@@ -685,7 +699,7 @@ def run_abc(cal: Calibration, particles: int, generations: int, eps0: float, map
     try:
         abc = pyabc.ABCSMC(model, prior, _stored_distance, population_size=particles,
                            transitions=ridged_transition([d.hi - d.lo for d in cal.dims]),
-                           sampler=seeded_map_sampler(mapper, cal.master_seed),
+                           sampler=seeded_map_sampler(mapper, cal.master_seed, progress),
                            eps=pyabc.QuantileEpsilon(initial_epsilon=eps0, alpha=0.5))
         abc.new(f"sqlite:///{db}", {"distance": 0.0})
         # a generation accepting under 1 in MAX_TRIES proposals has an unreachable tolerance: stop there
@@ -914,7 +928,7 @@ def run_calibration(cal: Calibration, out: Path, *, screen_points: int, seeds_pe
                 print("  ABC-SMC already done in this working folder; reusing posterior.csv", flush=True)
         else:
             (cal.work / "abc.json").unlink(missing_ok=True)
-            run_abc(cal, particles, generations, eps0, mapper)
+            run_abc(cal, particles, generations, eps0, mapper, progress)
             write_atomic(cal.work / "abc.json", json.dumps(
                 {"particles": particles, "generations": generations, "eps0": round(eps0, 9)}))
         (cal.work / "select.csv").unlink(missing_ok=True)

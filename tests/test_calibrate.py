@@ -150,6 +150,32 @@ def test_the_abc_kernel_stays_full_rank_with_fewer_particles_than_parameters():
     assert np.all(np.diag(ridged.cov) <= 1.01 * np.diag(plain.cov) + (1e-3 * widths) ** 2 + 1e-15)
 
 
+PROPOSALS = [0]
+
+
+def _one_in_three():
+    """A stand-in for pyabc's simulate_one: every third proposal is accepted."""
+    from pyabc import Parameter, Particle
+
+    PROPOSALS[0] += 1
+    return Particle(m=0, parameter=Parameter({}), weight=1.0, sum_stat={}, distance=0.0,
+                    accepted=PROPOSALS[0] % 3 == 0)
+
+
+def test_abc_generations_report_their_progress(capsys):
+    PROPOSALS[0] = 0
+    sampler = C.seeded_map_sampler(C.Mapper(1), master=3, progress=True)
+    sample = sampler.sample_until_n_accepted(20, _one_in_three, 4, max_eval=20 * C.MAX_TRIES)
+    lines = [x for x in capsys.readouterr().out.splitlines() if x.strip().startswith("ABC generation 4:")]
+    assert sample.n_accepted == 20 and sampler.nr_evaluations_ == 60
+    assert len(lines) == 10  # a line at every tenth of the particles
+    assert lines[0].split(" s")[0].startswith("  ABC generation 4: 2/20 particles, 6 runs (3.0 a particle, at most 20)")
+    assert "20/20 particles, 60 runs" in lines[-1]
+    quiet = C.seeded_map_sampler(C.Mapper(1), master=3)
+    quiet.sample_until_n_accepted(5, _one_in_three, 0, max_eval=5 * C.MAX_TRIES)
+    assert "ABC generation" not in capsys.readouterr().out
+
+
 # ---------------------------------------------------------------------- end to end on the toy world
 
 
