@@ -328,7 +328,8 @@ class LiptakoModel(mesa.Model):
     def relation_history(self) -> list[dict]:
         """One row per recorded date and dynamic actor pair (the columns of relations.csv)."""
         pairs = self.relations.pairs
-        for date, matrix, hostility, desire in self._relation_series[len(self._relation_rows) // max(len(pairs), 1):]:
+        for date, matrix, hostility, desire, parts in self._relation_series[len(self._relation_rows)
+                                                                           // max(len(pairs), 1):]:
             self._relation_rows.extend({
                 "date": date,
                 "actor_a": CAST[i].name,
@@ -336,7 +337,8 @@ class LiptakoModel(mesa.Model):
                 "state": relations.STATES[matrix[i, j]],
                 "hostility": round(float(hostility[i, j]), 4),
                 "truce_desire": round(float(desire[i, j]), 4),
-            } for i, j in pairs)
+                **{f"desire_{name}": round(float(parts[k, p]), 4) for k, name in enumerate(relations.DESIRE_PARTS)},
+            } for p, (i, j) in enumerate(pairs))
         return self._relation_rows
 
     def record(self):
@@ -352,7 +354,7 @@ class LiptakoModel(mesa.Model):
                              np.stack([f.town_focus for f in facs]).max(axis=1)))
         book = self.relations
         self._relation_series.append((self.date.isoformat(), book.matrix.copy(), book.hostility.copy(),
-                                      book.desire.copy()))
+                                      book.desire.copy(), book.desire_parts.copy()))
         if self.steps % self.scenario.record_every == 0:
             lead_share = self.share.max(axis=0).astype(np.float16)
             self.rasters.append((self.date, self.control.copy(), self.contested.copy(), lead_share))

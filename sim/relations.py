@@ -63,6 +63,8 @@ from sim.actors import CAST, ETHNIC_GROUPS, FULANI, INDEX, N_ACTORS
 from sim.agents import manpower_by_actor
 
 STATES = ("cooperation", "tension", "war", "truce", "pact")
+# the terms of truce desire D, in the order they are added (relations.csv has one column each)
+DESIRE_PARTS = ("weariness", "strain", "enemy", "mediation", "pact")
 COOP, TENSION, WAR, TRUCE, PACT = range(5)
 FULANI_IDX = [ETHNIC_GROUPS.index(g) for g in FULANI]
 _KIND = np.array([a.kind for a in CAST])
@@ -116,6 +118,7 @@ class RelationBook:
         self.militia_comms = {m: np.flatnonzero(np.isin(model.comm_group, groups)) for m, groups in _BASE.items()}
         self.hostility = np.zeros((A, A))
         self.desire = np.zeros((A, A))
+        self.desire_parts = np.zeros((len(DESIRE_PARTS), len(self.pairs)))  # per pair, D's terms (sum: desire)
         self.losses_recent = np.zeros((A, A))  # fatalities inflicted by row on column, EMA
         self.losses_total = np.zeros((A, A))  # slow memory of mutual losses
         self.defections_recent = np.zeros((A, A))
@@ -259,13 +262,15 @@ def update(model) -> None:
         if model.besieged:
             pact_bent[p] += rp.siege_weight * _besieges(model, jih.name, mil.name)
     strain = np.array([f.strain for f in factions])
-    D = (
-        rp.weariness_weight * (book.losses_total[first, second] + book.losses_total[second, first])
-        + rp.strain_weight * 0.5 * (strain[first] + strain[second])
-        + rp.enemy_weight * shared
-        + rp.mediation_weight * mediation
-        + pact_bent
+    parts = (
+        rp.weariness_weight * (book.losses_total[first, second] + book.losses_total[second, first]),
+        rp.strain_weight * 0.5 * (strain[first] + strain[second]),
+        rp.enemy_weight * shared,
+        rp.mediation_weight * mediation,
+        pact_bent,
     )
+    D = parts[0] + parts[1] + parts[2] + parts[3] + parts[4]
+    book.desire_parts[:, live] = parts
     book.hostility[first, second] = book.hostility[second, first] = H
     book.desire[first, second] = book.desire[second, first] = D
     book.since[first, second] += 1

@@ -37,7 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sim import __version__
+from sim import __version__, relations
 from sim.actors import ACTOR_NAMES
 from sim.eventlog import COLUMNS
 from sim.geodata import GeoData, load_geodata
@@ -47,7 +47,8 @@ from sim.scenario_io import ScenarioError, scenario_to_yaml
 
 TIMESERIES_COLUMNS = ("date", "actor", "area_km2", "population_ruled", "manpower", "treasury", "support",
                       "strain", "town_focus")
-RELATION_COLUMNS = ("date", "actor_a", "actor_b", "state", "hostility", "truce_desire")
+RELATION_COLUMNS = ("date", "actor_a", "actor_b", "state", "hostility", "truce_desire",
+                    *(f"desire_{name}" for name in relations.DESIRE_PARTS))
 
 
 def derive_seeds(master: int, n: int) -> list[int]:

@@ -232,3 +232,28 @@ def test_a_state_auxiliary_makes_no_truce_of_its_own(make_toy):
     assert book.state("JNIM", "Dozo") in ("truce", "pact")
     assert book.state("JNIM", "VDP") == "war"
     assert all(vdp not in pair for pair in book.pairs)
+
+
+def test_truce_desire_is_reported_term_by_term(make_toy):
+    """relations.csv splits truce desire into its terms; they add up to it, and each moves with its own driver."""
+    war = [{"pair": ["JNIM", "ISGS"], "state": "war"}]
+    m = make_toy(forces=NEIGHBOURS, relations=war)
+    book = m.relations
+    pair = book.pairs.index((JNIM, ISGS))
+    names = list(relations.DESIRE_PARTS)
+    relations.update(m)
+    rested = dict(zip(names, book.desire_parts[:, pair]))
+    book.losses_total[JNIM, ISGS] = 300.0
+    m.factions["ISGS"].strain = 1.0
+    m.relations.mediate("JNIM", "ISGS", 1.0)
+    relations.update(m)
+    tired = dict(zip(names, book.desire_parts[:, pair]))
+    rp = m.params.relations
+    assert tired["weariness"] - rested["weariness"] > 0.9 * rp.weariness_weight * 300.0
+    assert np.isclose(tired["strain"] - rested["strain"], rp.strain_weight * 0.5)
+    assert tired["mediation"] > rested["mediation"]
+    assert book.desire_parts[:, pair].sum() == book.desire[JNIM, ISGS]
+    m.step()
+    row = [r for r in m.relation_history if {r["actor_a"], r["actor_b"]} == {"JNIM", "ISGS"}][-1]
+    parts = [row[f"desire_{n}"] for n in names]
+    assert abs(sum(parts) - row["truce_desire"]) <= 5e-4 and row["desire_weariness"] > 0
