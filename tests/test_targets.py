@@ -171,7 +171,9 @@ def test_score_an_ensemble_of_short_runs(capsys, tmp_path):
                      " niger-coup-2023, wahdat-al-muslimin-mediation, maza-killed-fatli, wagner-withdrawal-claim,"
                      " africa-corps-takes-over]\n")
     assert main(["score", "--scenario", str(short), "--seeds", "2", "--workers", "2"]) == 0
-    out = capsys.readouterr().out
+    captured = capsys.readouterr()
+    out = captured.out
+    assert "short: runs" in captured.err and "2/2" in captured.err  # the progress bar, on stderr
     row = next(line for line in out.splitlines() if line.startswith("no_clashes_before_mid2019"))
     assert "%) of 2" in row
     assert "n/a" in next(line for line in out.splitlines() if line.startswith("clashes_2019_2021"))

@@ -36,18 +36,31 @@ def register(subparsers) -> None:
     p.set_defaults(func=_cmd_score)
 
 
-def ensemble(scenario, n: int, seed: int | None = None, workers: int | None = None) -> list:
-    """``n`` runs of ``scenario`` with run seeds 0..n-1 derived from one master seed."""
+def ensemble(scenario, n: int, seed: int | None = None, workers: int | None = None, progress: bool = False) -> list:
+    """``n`` runs of ``scenario`` with run seeds 0..n-1 derived from one master seed; ``progress`` shows a bar
+    (on stderr) as runs finish."""
+    from tqdm import tqdm
+
+    from sim.calibrate import Mapper
     from sim.runner import run
 
+    bar = tqdm(total=n, desc=f"{scenario.name}: runs", unit="run", disable=not progress, dynamic_ncols=True)
     if workers is None or workers <= 1 or n == 1:
-        return [run(scenario, seed=seed, run_index=k) for k in range(n)]
-    from sim.calibrate import Mapper
-
+        runs = []
+        for k in range(n):
+            runs.append(run(scenario, seed=seed, run_index=k))
+            bar.update(1)
+        bar.close()
+        return runs
     mapper = Mapper(min(workers, n))  # workers end with this process, however it ends
     try:
-        return mapper(_run_one, [(scenario, seed, k) for k in range(n)])
+        runs = []
+        for result in mapper.imap(_run_one, [(scenario, seed, k) for k in range(n)]):
+            runs.append(result)
+            bar.update(1)
+        return runs
     finally:
+        bar.close()
         mapper.close()
 
 
@@ -79,7 +92,7 @@ def _inputs(args) -> list:
 
         if args.seeds < 1:
             raise ScenarioError(f"--seeds: expected a positive number, got {args.seeds}")
-        return ensemble(load_scenario(args.scenario), args.seeds, args.seed, args.workers)
+        return ensemble(load_scenario(args.scenario), args.seeds, args.seed, args.workers, progress=True)
     from sim.runview import is_results_folder, load_run
 
     runs = []
