@@ -71,6 +71,10 @@ DEFAULT_SCENARIO = ROOT / "scenarios" / "baseline.yaml"
 # monthly series kept from each ensemble run for the posterior-predictive figure
 ENSEMBLE_SERIES = ("clashes.JNIM-ISGS", "clash_fatalities.JNIM-ISGS", "JNIM.area_km2", "ISGS.area_km2")
 MAX_TRIES = 20  # ABC budget: proposals per accepted particle on average (modelling choice, 10-50)
+# one particle's own cap, in multiples of the budget per particle: at the budget's acceptance rate (1 in MAX_TRIES) a
+# particle needs more than 3 x MAX_TRIES proposals 5% of the time; at 1 in 4 (round 34's second generation), 3 in
+# 100 million (with a cap of MAX_TRIES itself, 3 in 1,000: one of 60 particles missed it and lost that generation)
+TASK_CAP_FACTOR = 3
 PASS_BAR = 0.6  # issue 3: every fitting target met in at least 60% of the fitted ensemble's runs
 MEDIAN_STATISTIC = "weighted median of each parameter's marginal in the last ABC-SMC generation"
 STAGES = {"screen": 0, "abc": 1, "ensemble": 2, "lhs": 3, "driver": 4, "select": 5}  # SeedSequence spawn_key heads
@@ -606,8 +610,11 @@ def seeded_map_sampler(mapper: Mapper, master: int, progress: bool = False):
     cannot be reproduced. Here map task j of the g-th call takes the seed
     ``SeedSequence(master, spawn_key=(1, g, j))`` and the tasks' samples are
     concatenated in task order. Each task samples until one particle is accepted,
-    as in pyabc's ``MappingSampler``. With ``progress`` a generation prints a line at every tenth
-    of its particles: a generation with a low acceptance rate can take up to MAX_TRIES runs a particle.
+    as in pyabc's ``MappingSampler``, or until its cap of ``TASK_CAP_FACTOR`` x ``max_eval / n`` proposals.
+    A generation fails (pyabc then stops and keeps the generations before it) when a particle was not found
+    within its cap or the generation took more than pyabc's ``max_eval`` runs in all: an acceptance rate under 1
+    in MAX_TRIES. The sampler keeps the failed generation's figures in ``failed`` (t, runs, accepted) and says so.
+    With ``progress`` a generation prints a line at every tenth of its particles.
     """
     import functools
 
@@ -618,25 +625,32 @@ def seeded_map_sampler(mapper: Mapper, master: int, progress: bool = False):
         def __init__(self):
             super().__init__()
             self.calls = 0
+            self.failed = None
 
         def sample_until_n_accepted(self, n, simulate_one, t, *, max_eval=np.inf, all_accepted=False,
                                     ana_vars=None):
             call, self.calls = self.calls, self.calls + 1
-            cap = math.ceil(max_eval / n) if math.isfinite(max_eval) else math.inf
+            cap = TASK_CAP_FACTOR * math.ceil(max_eval / n) if math.isfinite(max_eval) else math.inf
             fn = functools.partial(_until_accepted, cloudpickle.dumps(simulate_one), cap)
             results, t0 = [], time.perf_counter()
             for res in mapper.imap(fn, [seed_of(master, STAGES["abc"], call, j) for j in range(n)]):
                 results.append(res)
                 if progress and (len(results) % max(1, n // 10) == 0 or len(results) == n):
                     runs = sum(k for _, k in results)
-                    print(f"  ABC generation {t}: {len(results)}/{n} particles, {runs} runs "
-                          f"({runs / len(results):.1f} a particle, at most {cap}), "
-                          f"{time.perf_counter() - t0:.0f} s", flush=True)
+                    accepted = sum(part.n_accepted for part, _ in results)
+                    print(f"  ABC generation {t}: {accepted} of {n} particles accepted in {runs} runs "
+                          f"({len(results)} searched), {time.perf_counter() - t0:.0f} s", flush=True)
             sample = self._create_empty_sample()
             for part, _ in results:
                 sample += part
             self.nr_evaluations_ = sum(k for _, k in results)
-            sample.ok = sample.n_accepted >= n
+            sample.ok = sample.n_accepted >= n and self.nr_evaluations_ <= max_eval
+            if not sample.ok:
+                self.failed = (t, self.nr_evaluations_, sample.n_accepted)
+                if progress:
+                    print(f"  ABC generation {t} failed: {sample.n_accepted} of {n} particles in "
+                          f"{self.nr_evaluations_} runs, an acceptance rate under 1 in {MAX_TRIES} (or a particle "
+                          f"not found in {cap} runs); the generations before it are kept", flush=True)
             return sample
 
     return SeededMapSampler()
@@ -719,9 +733,10 @@ def run_abc(cal: Calibration, particles: int, generations: int, eps0: float, map
     np.random.seed(seed_of(cal.master_seed, STAGES["driver"]) % 2**32)
     logging.getLogger("ABC").setLevel(logging.WARNING)
     try:
+        sampler = seeded_map_sampler(mapper, cal.master_seed, progress)
         abc = pyabc.ABCSMC(model, prior, _stored_distance, population_size=particles,
                            transitions=ridged_transition(np.full(len(cal.dims), LOGISTIC_SD)),
-                           sampler=seeded_map_sampler(mapper, cal.master_seed, progress),
+                           sampler=sampler,
                            eps=pyabc.QuantileEpsilon(initial_epsilon=eps0, alpha=0.5))
         abc.new(f"sqlite:///{db}", {"distance": 0.0})
         # a generation accepting under 1 in MAX_TRIES proposals has an unreachable tolerance: stop there
@@ -731,12 +746,13 @@ def run_abc(cal: Calibration, particles: int, generations: int, eps0: float, map
     if history.max_t < 0:
         raise RuntimeError(f"ABC-SMC accepted no generation: fewer than 1 in {MAX_TRIES} prior draws came within "
                            f"the screen's median distance {eps0:.4g}")
-    export_abc(cal, history)
+    export_abc(cal, history, sampler.failed)
     return db
 
 
-def export_abc(cal: Calibration, history) -> None:
-    """posterior.csv (every generation's particles in natural scale) and abc_generations.csv from pyabc's history."""
+def export_abc(cal: Calibration, history, failed: tuple | None = None) -> None:
+    """posterior.csv (every generation's particles in natural scale) and abc_generations.csv from pyabc's history,
+    plus a row for a ``failed`` generation (t, runs, accepted), which pyabc does not keep."""
     from sim.sweep import write_atomic
 
     names = [f"p{j}" for j in range(len(cal.dims))]
@@ -755,10 +771,14 @@ def export_abc(cal: Calibration, history) -> None:
     pops = history.get_all_populations()
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["generation", "epsilon", "simulations", "accepted", "acceptance"])
+    w.writerow(["generation", "epsilon", "simulations", "accepted", "acceptance", "kept"])
     for _, r in pops[pops["t"] >= 0].iterrows():
         w.writerow([int(r["t"]), float(r["epsilon"]), int(r["samples"]), int(r["particles"]),
-                    round(int(r["particles"]) / max(int(r["samples"]), 1), 4)])
+                    round(int(r["particles"]) / max(int(r["samples"]), 1), 4), "yes"])
+    if failed is not None:
+        t, runs, accepted = failed
+        w.writerow([t, "", runs, accepted, round(accepted / max(runs, 1), 4),
+                    f"no: under 1 in {MAX_TRIES} accepted or a particle not found in {TASK_CAP_FACTOR} x {MAX_TRIES} runs"])
     write_atomic(cal.work / "abc_generations.csv", buf.getvalue())
 
 

@@ -41,6 +41,15 @@ def weighted_quantile(values, weights, q: float) -> float:
     return float(v[min(np.searchsorted(np.cumsum(w), q * w.sum()), len(v) - 1)])
 
 
+def _failed_generations(gens: list[str]) -> str:
+    """' (k failed and not kept)' when abc_generations.csv lists generations pyabc did not keep, else ''."""
+    header = gens[0].split(",")
+    if "kept" not in header:
+        return ""
+    failed = sum(row.split(",")[header.index("kept")].startswith("no") for row in gens[1:])
+    return f" ({failed} failed and not kept)" if failed else ""
+
+
 def _fmt(x) -> str:
     if x is None or (isinstance(x, float) and math.isnan(x)):
         return "n/a"
@@ -248,7 +257,8 @@ def write_report(cal: Calibration, out: Path, params: dict, *, calibrated: Path 
               f"runs {meta.runs}, distances {meta.distance}."]
     L += ["", f"Runs: screen {len(screen)} ({cal.settings.get('screen', '?')} points x "
           f"{cal.settings.get('seeds_per_point', '?')} seeds), "
-          f"ABC-SMC {sum(int(g.split(',')[2]) for g in gens[1:])} over {len(gens) - 1} generations, "
+          f"ABC-SMC {sum(int(g.split(',')[2]) for g in gens[1:])} over {len(gens) - 1} generations"
+          f"{_failed_generations(gens)}, "
           f"ensemble {len(ensemble)} seeds."]
 
     selection = read_selection(cal.work)

@@ -181,13 +181,27 @@ def test_the_abc_kernel_stays_full_rank_with_fewer_particles_than_parameters():
 PROPOSALS = [0]
 
 
-def _one_in_three():
-    """A stand-in for pyabc's simulate_one: every third proposal is accepted."""
+def _particle(accepted: bool):
     from pyabc import Parameter, Particle
 
+    return Particle(m=0, parameter=Parameter({}), weight=1.0, sum_stat={}, distance=0.0, accepted=accepted)
+
+
+def _one_in_three():
+    """A stand-in for pyabc's simulate_one: every third proposal is accepted."""
     PROPOSALS[0] += 1
-    return Particle(m=0, parameter=Parameter({}), weight=1.0, sum_stat={}, distance=0.0,
-                    accepted=PROPOSALS[0] % 3 == 0)
+    return _particle(PROPOSALS[0] % 3 == 0)
+
+
+def _slow_first():
+    """The first particle takes 30 proposals (over the budget's 20 a particle), the others one each."""
+    PROPOSALS[0] += 1
+    return _particle(PROPOSALS[0] >= 30)
+
+
+def _never():
+    PROPOSALS[0] += 1
+    return _particle(False)
 
 
 def test_abc_generations_report_their_progress(capsys):
@@ -195,13 +209,28 @@ def test_abc_generations_report_their_progress(capsys):
     sampler = C.seeded_map_sampler(C.Mapper(1), master=3, progress=True)
     sample = sampler.sample_until_n_accepted(20, _one_in_three, 4, max_eval=20 * C.MAX_TRIES)
     lines = [x for x in capsys.readouterr().out.splitlines() if x.strip().startswith("ABC generation 4:")]
-    assert sample.n_accepted == 20 and sampler.nr_evaluations_ == 60
+    assert sample.ok and sample.n_accepted == 20 and sampler.nr_evaluations_ == 60
     assert len(lines) == 10  # a line at every tenth of the particles
-    assert lines[0].split(" s")[0].startswith("  ABC generation 4: 2/20 particles, 6 runs (3.0 a particle, at most 20)")
-    assert "20/20 particles, 60 runs" in lines[-1]
+    assert lines[0].startswith("  ABC generation 4: 2 of 20 particles accepted in 6 runs (2 searched)")
+    assert "20 of 20 particles accepted in 60 runs" in lines[-1]
     quiet = C.seeded_map_sampler(C.Mapper(1), master=3)
     quiet.sample_until_n_accepted(5, _one_in_three, 0, max_eval=5 * C.MAX_TRIES)
     assert "ABC generation" not in capsys.readouterr().out
+
+
+def test_one_slow_particle_does_not_fail_a_generation_but_a_hopeless_one_fails_and_says_so(capsys):
+    # round 34: a particle over MAX_TRIES proposals, in a generation accepting 1 in 4, cost the whole generation
+    PROPOSALS[0] = 0
+    sampler = C.seeded_map_sampler(C.Mapper(1), master=3)
+    sample = sampler.sample_until_n_accepted(5, _slow_first, 1, max_eval=5 * C.MAX_TRIES)
+    assert sample.ok and sampler.nr_evaluations_ == 34 and sampler.failed is None
+    # no particle accepted: each is abandoned at its cap, and the generation fails
+    PROPOSALS[0] = 0
+    sampler = C.seeded_map_sampler(C.Mapper(1), master=3, progress=True)
+    sample = sampler.sample_until_n_accepted(2, _never, 1, max_eval=2 * C.MAX_TRIES)
+    assert not sample.ok and PROPOSALS[0] == 2 * C.TASK_CAP_FACTOR * C.MAX_TRIES
+    assert sampler.failed == (1, 2 * C.TASK_CAP_FACTOR * C.MAX_TRIES, 0)
+    assert "ABC generation 1 failed: 0 of 2 particles in 120 runs" in capsys.readouterr().out
 
 
 # ---------------------------------------------------------------------- end to end on the toy world
@@ -267,6 +296,17 @@ def test_report_has_its_sections_and_figures(toy_calibration):
     for fig in ("screen_pass_rates.png", "target_pairs.png", "posterior_marginals.png", "posterior_predictive.png"):
         path = done.report.parent / "figures" / fig
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and f"figures/{fig}" in text
+    gens = (cal.work / "abc_generations.csv").read_text().splitlines()
+    assert gens[0].endswith(",kept") and all(row.endswith(",yes") for row in gens[1:])
+
+
+def test_a_failed_generation_is_listed_and_counted():
+    from sim.calibration_report import _failed_generations
+
+    gens = ["generation,epsilon,simulations,accepted,acceptance,kept", "0,0.3,95,60,0.63,yes",
+            "1,,1300,58,0.0446,no: under 1 in 20 accepted or a particle not found in 3 x 20 runs"]
+    assert _failed_generations(gens) == " (1 failed and not kept)"
+    assert _failed_generations(gens[:2]) == "" and _failed_generations(["generation,epsilon,simulations"]) == ""
 
 
 def test_fitted_set_is_the_candidate_meeting_the_most_targets(toy_calibration):
