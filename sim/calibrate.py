@@ -12,7 +12,8 @@ scenario, the priors of ``calibration/priors.yaml`` and the fitting targets of
 2. **ABC-SMC** with pyabc (Del Moral, Doucet & Jasra 2012; Klinger, Rickert &
    Hasenauer 2018): one run per particle, the same distance, tolerances at the
    median of the previous generation's distances, a multivariate normal
-   perturbation kernel, on the local cores through :class:`SeededMapSampler`.
+   perturbation kernel on logit-transformed parameters (:func:`abc_prior`), on the
+   local cores through :class:`SeededMapSampler`.
 3. **Fitted set**: the weighted median of each parameter's marginal in the last
    generation, written to ``calibrated.yaml`` with its provenance, and an
    ensemble of runs at it (fit and held-out targets, time series) for the report.
