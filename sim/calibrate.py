@@ -661,7 +661,7 @@ def seeded_map_sampler(mapper: Mapper, master: int, progress: bool = False):
 # on z is exactly the uniform prior on [lo, hi] in the sampler scale u. pyabc's Gaussian perturbations of a particle
 # then never leave the prior; on the box itself they did: in round 34's 38 narrow dimensions 4 in 10,000
 # proposals fell inside, and pyabc redrew each rejected one (about 4.5 ms a draw: over 10 s a particle before any
-# run), which is what stalled the second generations of rounds 17 and 31.
+# run), which is what stalled round 31's second generation (and probably round 17's).
 LOGISTIC_SD = math.pi / math.sqrt(3.0)  # standard deviation of the standard logistic: the prior's width for the kernel
 
 
