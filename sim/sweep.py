@@ -767,9 +767,7 @@ def _exit_with_parent(parent_pid: int) -> None:
         time.sleep(PARENT_POLL_S)
         try:
             os.kill(parent_pid, 0)
-        except ProcessLookupError:
-            os._exit(1)
-        except PermissionError:  # the pid now belongs to another user's process: ours is gone
+        except (ProcessLookupError, PermissionError):  # gone, or its pid now another user's process
             os._exit(1)
 
 

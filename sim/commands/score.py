@@ -37,31 +37,22 @@ def register(subparsers) -> None:
 
 
 def ensemble(scenario, n: int, seed: int | None = None, workers: int | None = None, progress: bool = False) -> list:
-    """``n`` runs of ``scenario`` with run seeds 0..n-1 derived from one master seed; ``progress`` shows a bar
-    (on stderr) as runs finish."""
+    """``n`` runs of ``scenario`` with run seeds 0..n-1 derived from one master seed, on ``workers`` processes
+    (in this one for 1); ``progress`` shows a bar (on stderr) as runs finish."""
     from tqdm import tqdm
 
     from sim.calibrate import Mapper
-    from sim.runner import run
 
-    bar = tqdm(total=n, desc=f"{scenario.name}: runs", unit="run", disable=not progress, dynamic_ncols=True)
-    if workers is None or workers <= 1 or n == 1:
-        runs = []
-        for k in range(n):
-            runs.append(run(scenario, seed=seed, run_index=k))
-            bar.update(1)
-        bar.close()
-        return runs
-    mapper = Mapper(min(workers, n))  # workers end with this process, however it ends
+    mapper = Mapper(min(workers or 1, n))  # workers end with this process, however it ends
+    runs = []
     try:
-        runs = []
-        for result in mapper.imap(_run_one, [(scenario, seed, k) for k in range(n)]):
-            runs.append(result)
-            bar.update(1)
-        return runs
+        with tqdm(total=n, desc=f"{scenario.name}: runs", unit="run", disable=not progress, dynamic_ncols=True) as bar:
+            for result in mapper.imap(_run_one, [(scenario, seed, k) for k in range(n)]):
+                runs.append(result)
+                bar.update(1)
     finally:
-        bar.close()
         mapper.close()
+    return runs
 
 
 def _run_one(args):
