@@ -171,14 +171,19 @@ def _log_power(model, i, j, manpower=None) -> float:
     return float(np.log((men[i] + 1.0) / (men[j] + 1.0)))
 
 
-def _besieges(model, jihadist: str, militia: str) -> float:
-    """1 when ``jihadist`` besieges a town with a unit of ``militia`` within 3 cells."""
-    j = INDEX[jihadist]
-    towns = [k for k, actor in model.besieged.items() if actor == j]
+def _siege_cells(model) -> dict[int, np.ndarray]:
+    """Cells of the towns each jihadist group besieges, by actor index."""
+    towns: dict[int, list[int]] = {}
+    for k, actor in model.besieged.items():
+        towns.setdefault(actor, []).append(k)
+    return {actor: model.world.town_cells[ks] for actor, ks in towns.items()}
+
+
+def _besieges(model, cells: np.ndarray, militia: str) -> float:
+    """1 when a unit of ``militia`` is within 3 cells of a town in ``cells`` (those a jihadist besieges)."""
     units = model.units_of(militia)
-    if not towns or not units:
+    if not units:
         return 0.0
-    cells = model.world.town_cells[towns]
     pos = np.array([u.pos for u in units])
     return float((np.abs(pos[:, None, :] - cells[None, :, :]).max(axis=2) <= 3).any())
 
@@ -255,12 +260,13 @@ def update(model) -> None:
         - rp.mediation_weight * mediation
     )
     pact_bent = np.zeros(len(live))
+    sieges = _siege_cells(model)
     for p in np.flatnonzero(kind == _JM):
-        jih, mil = (factions[first[p]], factions[second[p]]) if _KIND[first[p]] == "jihadist" \
-            else (factions[second[p]], factions[first[p]])
-        pact_bent[p] = jih.strategy.pact_propensity if jih.strategy else 0.0
-        if model.besieged:
-            pact_bent[p] += rp.siege_weight * _besieges(model, jih.name, mil.name)
+        j, m = (first[p], second[p]) if _KIND[first[p]] == "jihadist" else (second[p], first[p])
+        strategy = factions[j].strategy
+        pact_bent[p] = strategy.pact_propensity if strategy else 0.0
+        if j in sieges:
+            pact_bent[p] += rp.siege_weight * _besieges(model, sieges[j], CAST[m].name)
     strain = np.array([f.strain for f in factions])
     parts = (
         rp.weariness_weight * (book.losses_total[first, second] + book.losses_total[second, first]),
