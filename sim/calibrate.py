@@ -39,7 +39,8 @@ driver ``(4,)``. The same master seed, inputs and code give the same
 **Storage** (the working folder, ``--work``): ``manifest.json`` (the settings),
 ``screen/`` and ``ensemble/`` (one JSON file per finished run, written
 atomically, so an interrupted calibration resumes those stages), ``abc.db``
-(pyabc's SQLite history), ``screen.csv``, ``posterior.csv`` (every
+(pyabc's SQLite history, from which an interrupted ABC-SMC continues; see
+:func:`run_abc`), ``abc.json`` (its settings and whether it finished), ``screen.csv``, ``posterior.csv`` (every
 generation's particles, weights and distances) and ``abc_generations.csv``;
 the report is rebuilt from these files alone.
 """
@@ -718,16 +719,63 @@ def ridged_transition(widths: np.ndarray):
     return RidgedTransition()
 
 
+def _abc_marker(cal: Calibration) -> dict:
+    """``abc.json``: the particles, first tolerance and generations of the ABC-SMC in the working folder, and
+    whether it finished ({} when there is none)."""
+    marker = cal.work / "abc.json"
+    try:
+        return json.loads(marker.read_text(encoding="utf-8")) if marker.is_file() else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def _abc_done(cal: Calibration, particles: int, generations: int, eps0: float) -> bool:
+    """Whether the working folder holds a finished ABC-SMC with these settings (then it is not rerun)."""
+    marker = _abc_marker(cal)
+    settings = {k: marker.get(k) for k in ("particles", "generations", "eps0")}
+    # folders from before the marker said whether it finished only ever had it written at the end
+    return ((cal.work / "posterior.csv").is_file() and marker.get("finished", True) is True
+            and settings == {"particles": particles, "generations": generations, "eps0": round(eps0, 9)})
+
+
+def _abc_generations_to_continue(cal: Calibration, particles: int, generations: int, eps0: float) -> int:
+    """Generations stored in ``abc.db`` by an ABC-SMC with the same particles and first tolerance that this one
+    can continue: one interrupted before its last generation, or a finished one asked for more generations.
+    0 when there is none (then the ABC-SMC starts afresh)."""
+    import pyabc
+
+    marker, db = _abc_marker(cal), cal.work / "abc.db"
+    if not db.is_file() or marker.get("particles") != particles or marker.get("eps0") != round(eps0, 9):
+        return 0
+    try:
+        stored = pyabc.History(f"sqlite:///{db}", create=False).max_t + 1
+    except Exception:  # an unreadable database is started afresh, as no database is
+        return 0
+    return stored if 0 < stored < generations else 0
+
+
 def run_abc(cal: Calibration, particles: int, generations: int, eps0: float, mapper: Mapper,
             progress: bool = False) -> Path:
-    """ABC-SMC with pyabc into ``abc.db`` (started afresh); writes posterior.csv and abc_generations.csv."""
+    """ABC-SMC with pyabc into ``abc.db``; writes posterior.csv and abc_generations.csv.
+
+    An ABC-SMC in the working folder with the same particles and first tolerance is continued from its last
+    stored generation (see :func:`_abc_generations_to_continue`): generation t's tasks take the seeds they take in
+    an uninterrupted run, and pyabc restores the tolerance and kernel from the stored population, so the result is
+    the uninterrupted run's. Otherwise the ABC-SMC starts afresh.
+    """
     import logging
 
     import pyabc
 
+    from sim.sweep import write_atomic
+
     db = cal.work / "abc.db"
-    for f in (db, db.with_name(db.name + "-journal")):
-        f.unlink(missing_ok=True)
+    stored = _abc_generations_to_continue(cal, particles, generations, eps0)
+    if not stored:
+        for f in (db, db.with_name(db.name + "-journal")):
+            f.unlink(missing_ok=True)
+    settings = {"particles": particles, "generations": generations, "eps0": round(eps0, 9)}
+    write_atomic(cal.work / "abc.json", json.dumps({**settings, "finished": False}))
     model = AbcModel(cal)
     prior = abc_prior(cal.dims)
     saved = np.random.get_state()
@@ -738,16 +786,26 @@ def run_abc(cal: Calibration, particles: int, generations: int, eps0: float, map
         abc = pyabc.ABCSMC(model, prior, _stored_distance, population_size=particles,
                            transitions=ridged_transition(np.full(len(cal.dims), LOGISTIC_SD)),
                            sampler=sampler,
-                           eps=pyabc.QuantileEpsilon(initial_epsilon=eps0, alpha=0.5))
-        abc.new(f"sqlite:///{db}", {"distance": 0.0})
+                           # continued, pyabc sets generation t's tolerance from the stored population t - 1, as it
+                           # would have after that generation (a number here would restart it at eps0)
+                           eps=pyabc.QuantileEpsilon(initial_epsilon="from_sample" if stored else eps0, alpha=0.5))
+        if stored:
+            abc.load(f"sqlite:///{db}")
+            sampler.calls = stored  # generation t's tasks are seeded by (abc, t, j), as in an uninterrupted run
+            if progress:
+                print(f"  continuing the ABC-SMC in {db}: {stored} of {generations} generations stored", flush=True)
+        else:
+            abc.new(f"sqlite:///{db}", {"distance": 0.0})
         # a generation accepting under 1 in MAX_TRIES proposals has an unreachable tolerance: stop there
-        history = abc.run(max_nr_populations=generations, minimum_epsilon=0.0, min_acceptance_rate=1 / MAX_TRIES)
+        history = abc.run(max_nr_populations=generations - stored, minimum_epsilon=0.0,
+                          min_acceptance_rate=1 / MAX_TRIES)
     finally:
         np.random.set_state(saved)
     if history.max_t < 0:
         raise RuntimeError(f"ABC-SMC accepted no generation: fewer than 1 in {MAX_TRIES} prior draws came within "
                            f"the screen's median distance {eps0:.4g}")
     export_abc(cal, history, sampler.failed)
+    write_atomic(cal.work / "abc.json", json.dumps({**settings, "finished": True}))
     return db
 
 
@@ -924,15 +982,6 @@ class Outcome:
     distances: dict
 
 
-def _abc_done(cal: Calibration, particles: int, generations: int, eps0: float) -> bool:
-    """Whether the working folder holds a finished ABC-SMC with these settings (then it is not rerun)."""
-    marker = cal.work / "abc.json"
-    if not (marker.is_file() and (cal.work / "posterior.csv").is_file()):
-        return False
-    done = json.loads(marker.read_text(encoding="utf-8"))
-    return done == {"particles": particles, "generations": generations, "eps0": round(eps0, 9)}
-
-
 def run_calibration(cal: Calibration, out: Path, *, screen_points: int, seeds_per_point: int, particles: int,
                     generations: int, ensemble_size: int, workers: int = 1, progress: bool = True,
                     candidates_k: int = 8, candidate_seeds: int = 5) -> Outcome:
@@ -970,10 +1019,7 @@ def run_calibration(cal: Calibration, out: Path, *, screen_points: int, seeds_pe
             if progress:
                 print("  ABC-SMC already done in this working folder; reusing posterior.csv", flush=True)
         else:
-            (cal.work / "abc.json").unlink(missing_ok=True)
             run_abc(cal, particles, generations, eps0, mapper, progress)
-            write_atomic(cal.work / "abc.json", json.dumps(
-                {"particles": particles, "generations": generations, "eps0": round(eps0, 9)}))
         (cal.work / "select.csv").unlink(missing_ok=True)
         if progress and candidates_k and candidate_seeds:
             print(f"choosing the fitted set: the weighted median and the {candidates_k} closest particles, "

@@ -3,6 +3,7 @@ its determinism, the report, and scenarios that take their values from a calibra
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import json
 import math
@@ -248,11 +249,11 @@ def _toy_scenario_file(folder: Path) -> Path:
     return path
 
 
-def _calibrate(folder: Path, geo, master_seed: int = 5):
+def _calibrate(folder: Path, geo, master_seed: int = 5, **settings):
     folder.mkdir(parents=True, exist_ok=True)
     cal = C.prepare(_toy_scenario_file(folder), FIX / "toy_priors.yaml", FIX / "toy_targets.yaml",
                     master_seed=master_seed, horizon=HORIZON, work=folder / "work", geo=geo)
-    return cal, C.run_calibration(cal, folder / "out", **SMALL, workers=1, progress=False)
+    return cal, C.run_calibration(cal, folder / "out", **{**SMALL, **settings}, workers=1, progress=False)
 
 
 @pytest.fixture(scope="module")
@@ -364,6 +365,42 @@ def test_a_finished_abc_is_reused_not_rerun(toy_calibration, tmp_path):
     again = C.run_calibration(cal, tmp_path / "out", **SMALL, workers=1, progress=False)
     assert (db.stat().st_mtime_ns, (cal.work / "posterior.csv").read_text()) == before
     assert again.params == done.params
+    # a folder written before the marker said whether its ABC-SMC finished (it was written only at the end)
+    marker = json.loads((cal.work / "abc.json").read_text())
+    (cal.work / "abc.json").write_text(json.dumps({k: v for k, v in marker.items() if k != "finished"}))
+    try:
+        C.run_calibration(cal, tmp_path / "out", **SMALL, workers=1, progress=False)
+        assert (db.stat().st_mtime_ns, (cal.work / "posterior.csv").read_text()) == before
+    finally:
+        (cal.work / "abc.json").write_text(json.dumps(marker))
+
+
+@pytest.mark.parametrize("finished", [False, True], ids=["interrupted", "extended"])
+def test_an_abc_continues_from_its_stored_generations_to_the_uninterrupted_result(toy_calibration, tmp_path, geo_toy,
+                                                                                   capsys, finished):
+    """A calibration stopped during its third ABC generation (two stored), or a finished two-generation one asked
+    for three, runs only the third and ends where an uninterrupted three-generation calibration does."""
+    import dataclasses
+    import shutil
+
+    cal, _ = toy_calibration
+    _, straight = _calibrate(tmp_path / "straight", geo_toy, generations=3)
+    work = tmp_path / "resumed"
+    shutil.copytree(cal.work, work)
+    marker = json.loads((work / "abc.json").read_text())
+    assert marker["finished"] and marker["generations"] == 2
+    if not finished:
+        (work / "abc.json").write_text(json.dumps({**marker, "generations": 3, "finished": False}))
+    resumed = dataclasses.replace(cal, work=work, settings=dict(cal.settings))
+    capsys.readouterr()
+    again = C.run_calibration(resumed, tmp_path / "out", **{**SMALL, "generations": 3}, workers=1, progress=True)
+    assert "2 of 3 generations stored" in capsys.readouterr().out
+    posterior = (work / "posterior.csv").read_text()
+    assert posterior == (tmp_path / "straight" / "work" / "posterior.csv").read_text()
+    assert posterior.startswith((cal.work / "posterior.csv").read_text())  # the stored generations, unchanged
+    assert [g["generation"] for g in csv.DictReader(open(work / "abc_generations.csv"))] == ["0", "1", "2"]
+    assert again.params == straight.params
+    assert json.loads((work / "abc.json").read_text())["finished"]
 
 
 def test_the_report_uses_the_priors_as_read_at_the_start(toy_calibration, tmp_path):

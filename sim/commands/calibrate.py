@@ -13,7 +13,9 @@ most fitting targets met wins, then the smallest mean distance), an E-seed ensem
 the fitted values; then ``OUT/calibrated.yaml``, ``OUT/report.md`` and ``OUT/figures/``
 (OUT defaults to ``calibration/``). Intermediate files go to the working folder
 (default ``results/calibration/<scenario>``); the screen and the ensemble resume
-from it, and a finished ABC-SMC with the same settings is reused. ``--report-only``
+from it, a finished ABC-SMC with the same settings is reused, and one with the same
+particles continues from its stored generations to G (an interrupted one, or a finished
+one asked for more), ending where an uninterrupted run would. ``--report-only``
 rebuilds the report from it without running anything.
 Exit status: 0 done, 2 bad input (nothing run), 130 interrupted.
 """
@@ -44,7 +46,8 @@ def register(subparsers) -> None:
     p.add_argument("--screen", type=int, default=200, help="Latin hypercube points (default 200)")
     p.add_argument("--seeds-per-point", type=int, default=2, help="seeds per screen point (default 2)")
     p.add_argument("--particles", type=int, default=100, help="ABC-SMC population size (default 100)")
-    p.add_argument("--generations", type=int, default=6, help="ABC-SMC generations (default 6)")
+    p.add_argument("--generations", type=int, default=6, help="ABC-SMC generations (default 6); the working folder's ABC-SMC with the same particles "
+                        "continues to this many")
     p.add_argument("--candidates", type=int, default=8,
                    help="closest particles of the last ABC-SMC generation tried besides the weighted median (default 8)")
     p.add_argument("--candidate-seeds", type=int, default=5,
