@@ -368,16 +368,17 @@ def resolve_clashes(model) -> None:
         return
     own = np.array([u.actor for u in units], dtype=np.int64)
     pos = positions(units)
-    first, second, d_row, d_col = kernels.neighbour_pairs(pos[:, 0], pos[:, 1], own, _can_fight(model),
-                                                          ~_IS_PARTNER[own])  # partners are met, they do not seek
+    fight = _can_fight(model)
+    seeks = ~_IS_PARTNER[own]  # partners are met, they do not seek
+    first, second, d_row, d_col = kernels.neighbour_pairs(pos[:, 0], pos[:, 1], own, fight, seeks)
     if not len(first):
         return
-    visit = np.lexsort((second, d_col, d_row, turns[alive][first]))
-    # each pair once, at its first visit
-    uid = np.array([u.unique_id for u in units], dtype=np.int64)
-    lo, hi = np.minimum(uid[first], uid[second]), np.maximum(uid[first], uid[second])
-    _, at = np.unique((lo * (uid.max() + 1) + hi)[visit], return_index=True)
-    visit = visit[np.sort(at)]
+    # each pair once, at its first visit: a pair also met from the other side (turns differ) is kept
+    # at the earlier of its two turns
+    turn = turns[alive]
+    once = ~(seeks[second] & fight[own[second], own[first]]) | (turn[first] < turn[second])
+    first, second, d_row, d_col = first[once], second[once], d_row[once], d_col[once]
+    visit = np.lexsort((second, d_col, d_row, turn[first]))
     # what the phase cannot change: sides, relations (incidents act at the next update), ops, garrisons,
     # town focus; only manpower changes, in fights
     u_side, v_side = first[visit], second[visit]
