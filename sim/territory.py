@@ -177,9 +177,8 @@ def _scratch_layers(model, name: str, shape: tuple, layers: np.ndarray) -> np.nd
     """A reused stack whose layers written last time are zeroed (only those can be non-zero)."""
     buf = _scratch(model, name, shape, zero=False)
     used = model.__dict__.setdefault("_scratch_layers", {})
-    for a in used.get(name, ()):
-        buf[a].fill(0.0)
-    used[name] = np.unique(layers)
+    buf[used.get(name, [])] = 0.0  # one call for all layers (a fill per layer cost ~30% more)
+    used[name] = np.flatnonzero(np.bincount(layers))  # the distinct layers, as np.unique but faster
     return buf
 
 
@@ -349,7 +348,8 @@ def _strength(model, u, enemy: str) -> float:
     f = model.factions[u.faction]
     bonus = 1.0 + 0.5 * f.infiltration.get(enemy, 0.0)
     quality = QUALITY[f.kind]
-    return u.manpower * quality * (1.0 + 0.5 * np.tanh(f.momentum)) * (0.5 + 0.5 * f.leadership) * bonus
+    # the same tanh as a Python float: the arithmetic on it, here and in the fight, costs less than on numpy scalars
+    return u.manpower * quality * (1.0 + 0.5 * float(np.tanh(f.momentum))) * (0.5 + 0.5 * f.leadership) * bonus
 
 
 def resolve_clashes(model) -> None:
@@ -440,7 +440,7 @@ def _fight(model, attacker, defender, at_town: bool) -> list:
     p = model.params.territory
     A, D = attacker.faction, defender.faction
     allies = []
-    if CAST[INDEX[A]].kind == "jihadist" and CAST[INDEX[D]].kind in ("state", "partner"):
+    if CAST[attacker.actor].kind == "jihadist" and CAST[defender.actor].kind in ("state", "partner"):
         allies = _joint_partners(model, attacker, defender)
     s_a, s_d = _strength(model, attacker, D), _strength(model, defender, A)  # nothing changes them below
     s_att = s_a + sum(_strength(model, x, D) for x in allies)
@@ -451,11 +451,10 @@ def _fight(model, attacker, defender, at_town: bool) -> list:
     ratio = min(max(s_win, 1) / max(s_lose, 1), 4.0)
     lost_loser = loser.lose(model.rng.binomial(loser.manpower, min(p.clash_lethality * (0.5 + 0.5 * ratio), 0.9)))
     lost_winner = winner.lose(model.rng.binomial(winner.manpower, p.clash_lethality * 0.3))
-    i, j = INDEX[winner.faction], INDEX[loser.faction]
+    i, j = winner.actor, loser.actor
     model.fatalities[i, j] += lost_loser
     model.fatalities[j, i] += lost_winner
-    ia, idf = INDEX[A], INDEX[D]
-    model.clashes[ia, idf] += 1
+    model.clashes[attacker.actor, defender.actor] += 1
     model.violence[defender.pos] += lost_loser + lost_winner
     wf, lf = model.factions[winner.faction], model.factions[loser.faction]
     wf.momentum = 0.95 * wf.momentum + 0.1
