@@ -182,8 +182,8 @@ def defections(model) -> None:
         switch[feels & (loyalty < d.whole_unit_threshold)] = j
         stays = feels & (switch < 0)
         trickle[j, stays] = model.rng.binomial(men[stays], d.trickle_rate * pull[stays])
-    for k, u in enumerate(units):
-        u.loyalty = float(loyalty[k])
+    for u, value in zip(units, loyalty.tolist()):
+        u.loyalty = value
     for k in np.flatnonzero((switch >= 0) | trickle.any(axis=0)).tolist():
         u = units[k]
         own = model.factions[u.faction]
