@@ -124,20 +124,23 @@ def update_influence(model) -> None:
     layers = t["counts_for"][keep]
     model.smoothed = _scratch_layers(model, "smoothed", (N_ACTORS, H, W), layers)  # also read by movement
     garrisoned = _STATE_LAYER[layers]  # state forces (and partners, counted for the host) reach less far
+    rows, cols, strength = t["rows"][keep], t["cols"][keep], t["strength"][keep]
     for sel, sigma in ((~garrisoned, p.reach_cells), (garrisoned, p.garrison_reach_cells)):
-        kernels.stamp_gaussian(model.smoothed, layers[sel], t["rows"][keep][sel], t["cols"][keep][sel],
-                               t["strength"][keep][sel], kernels.gaussian_weights(sigma))
+        kernels.stamp_gaussian(model.smoothed, layers[sel], rows[sel], cols[sel], strength[sel],
+                               kernels.gaussian_weights(sigma))
     # garrisons: state-side units on towns (partners count for the host state)
     on_town = keep & _STATE_LAYER[np.maximum(t["counts_for"], 0)] & (w.town[t["rows"], t["cols"]] >= 0)
     model.garrison = np.zeros((H, W), dtype=bool)  # read by movement
     model.garrison[t["rows"][on_town], t["cols"][on_town]] = True
     states = [f for f in model.factions.values() if f.kind == "state" and f.active and f.regime is not None]
     admin = _scratch(model, "admin", (len(states), H, W))
-    for k, f in enumerate(states):
-        cells = np.unique(t["rows"][on_town & (t["counts_for"] == f.index)] * W
-                          + t["cols"][on_town & (t["counts_for"] == f.index)])
-        kernels.stamp_gaussian(admin, np.full(len(cells), k), cells // W, cells % W, np.ones(len(cells)),
-                               kernels.gaussian_weights(p.state_admin_reach))
+    # each state's garrisoned cells once and in order, all states in one call (layer k of admin: states[k])
+    layer_of = np.full(N_ACTORS, -1)
+    layer_of[[f.index for f in states]] = np.arange(len(states))
+    k = layer_of[t["counts_for"][on_town]]
+    layer, cell = np.divmod(np.unique((k * H * W + t["rows"][on_town] * W + t["cols"][on_town])[k >= 0]), H * W)
+    kernels.stamp_gaussian(admin, layer, cell // W, cell % W, np.ones(len(cell)),
+                           kernels.gaussian_weights(p.state_admin_reach))
     admin *= 2 * np.pi * p.state_admin_reach**2  # ~1 at a garrison
     expel = model.factions["JNIM"].active and w.macina_core.any()
     sympathy = getattr(model, "sympathy_cell", None)
@@ -248,7 +251,7 @@ def move_units(model) -> None:
     kernels.stamp_double_box(far, seen["own"][armed], seen["rows"][armed], seen["cols"][armed],
                              seen["strength"][armed], 4)
     ops = np.array([model.ops_factor(a.name) for a in CAST])
-    focus = np.stack([model.factions[a.name].town_focus for a in CAST])
+    focus = model.town_focus()
     core_others = _NON_STATE.copy()
     core_others[JNIM] = False
     rows0, cols0 = t["rows"][moving], t["cols"][moving]
@@ -301,8 +304,7 @@ def _offensive_goals(model, owner, men, pos, home) -> dict[int, tuple[int, int]]
         go = ((d > 0) & (d <= p.offensive_range) & (men[mine] >= p.superiority_ratio * men[targets[nearest]])
               & (model.rng.random(len(mine))
                  < p.offensive_rate * model.ops_factor(f.name) * will[f.index, owner[targets[nearest]]]))
-        for k in np.nonzero(go)[0]:
-            goals[int(mine[k])] = tuple(pos[targets[nearest[k]]])
+        goals.update(zip(mine[go].tolist(), map(tuple, pos[targets[nearest[go]]].tolist())))
         rivals = targets[jihadist[targets]]
         if f.campaigns and p.campaign_share > 0 and len(rivals):
             committed = int(np.ceil(p.campaign_share * len(mine)))
@@ -338,7 +340,7 @@ def _campaign_goals(model, faction, mine, rivals, committed, owner, men, pos, ho
     nearest = dist.argmin(axis=1)
     go = beatable[np.arange(len(front)), nearest] & (
         model.rng.random(len(front)) < model.ops_factor(faction.name) * will[faction.index, owner[rivals[nearest]]])
-    return {int(mine[front[k]]): tuple(pos[rivals[nearest[k]]]) for k in np.nonzero(go)[0]}
+    return dict(zip(mine[front[go]].tolist(), map(tuple, pos[rivals[nearest[go]]].tolist())))
 
 
 # ---------------------------------------------------------------------- clashes
@@ -396,7 +398,7 @@ def resolve_clashes(model) -> None:
     # the 2022 truce stopped clashes on all fronts); attacks on garrisoned towns need a group's town
     # focus (seeds 002, 003)
     country = model.world.country[pos[dfd, 0], pos[dfd, 1]]
-    focus = np.stack([model.factions[x.name].town_focus for x in CAST])[own[att], country]
+    focus = model.town_focus()[own[att], country]
     state = rel.matrix[a, b]
     war = state == WAR
     restraint = np.where((state == TRUCE) | (state == PACT), rel.desire[a, b], 0.0)
@@ -405,10 +407,7 @@ def resolve_clashes(model) -> None:
                      * pair_ops)
     clash = war & ~town_raid
     men = np.array([u.manpower for u in units], dtype=np.int64)  # kept in step with the fights
-    # a clash's hazard before the pair's engagement (ops x will to fight), by the smaller force: fights
-    # only lower manpower, so sizes up to today's largest cover the phase (np.exp gives each size the
-    # value it gives it alone)
-    grow = 1.0 - np.exp(-p.clash_rate * np.arange(men.max() + 1) / 100.0)
+    grow = _clash_growth(model, int(men.max()))
     source = uniform_source(model.rng)
     k = -1
     while True:
@@ -425,6 +424,18 @@ def resolve_clashes(model) -> None:
             men[units.index(x)] = x.manpower
         if not war[k]:
             rel.incident(u.faction, v.faction)
+
+
+def _clash_growth(model, largest: int) -> np.ndarray:
+    """A clash's hazard before the pair's engagement (ops x will to fight), by the smaller force, for
+    sizes 0 to at least ``largest``: fights only lower manpower, so sizes up to today's largest cover the
+    phase. Kept per model and recomputed only when a larger unit appears (np.exp gives each size the
+    value it gives it alone, whatever the length of the array)."""
+    rate = model.params.territory.clash_rate
+    cached = model.__dict__.get("_clash_growth")
+    if cached is None or cached[0] != rate or len(cached[1]) <= largest:
+        cached = model._clash_growth = (rate, 1.0 - np.exp(-rate * np.arange(largest + 1) / 100.0))
+    return cached[1]
 
 
 def _can_fight(model) -> np.ndarray:
