@@ -234,11 +234,16 @@ def move_units(model) -> None:
     p = model.params.territory
     w = model.world
     movers = np.array([model.factions[a.name].active for a in CAST]) & _NON_STATE  # by actor index
-    t = unit_table(model)
-    moving = movers[t["own"]]  # a lookup (np.isin took ~35 us)
+    units = model.unit_list()
+    moving = movers[np.array([u.actor for u in units], dtype=np.int64)]  # a lookup (np.isin took ~35 us)
     if not moving.any():
         return
-    units = [u for u, go in zip(t["units"], moving.tolist()) if go]
+    # only the movers' positions and sizes (unit_table would read every unit's and more)
+    units = [u for u, go in zip(units, moving.tolist()) if go]
+    own = np.array([u.actor for u in units], dtype=np.int64)
+    pos = positions(units)
+    rows0, cols0 = pos.T.copy()  # contiguous rows and columns, as move_values is compiled for
+    men = np.array([u.manpower for u in units], dtype=float)
     H, W = w.shape
     m = p.move_cells
     total = model.pop.sum(axis=0)
@@ -247,24 +252,23 @@ def move_units(model) -> None:
     # rivals sensed within ~50 km: two passes of a 9-cell box approximate a Gaussian of sigma ~3.7 cells
     seen = model.presence_table
     armed = _NON_STATE[seen["own"]] & (seen["strength"] > 0)
-    far = _scratch_layers(model, "far", (N_ACTORS, H, W), seen["own"][armed])
-    kernels.stamp_double_box(far, seen["own"][armed], seen["rows"][armed], seen["cols"][armed],
-                             seen["strength"][armed], 4)
+    layers = seen["own"][armed]
+    far = _scratch_layers(model, "far", (N_ACTORS, H, W), layers)
+    kernels.stamp_double_box(far, layers, seen["rows"][armed], seen["cols"][armed], seen["strength"][armed], 4)
     ops = np.array([model.ops_factor(a.name) for a in CAST])
     focus = model.town_focus()
     core_others = _NON_STATE.copy()
     core_others[JNIM] = False
-    rows0, cols0 = t["rows"][moving], t["cols"][moving]
     home = positions(units, "home")
     noise = model.rng.gumbel(0.0, 0.05, (len(units), (2 * m + 1) ** 2))
     value = kernels.move_values(
-        rows0, cols0, home[:, 0], home[:, 1], t["own"][moving], m, people, model.gold_road, model.smoothed,
+        rows0, cols0, home[:, 0], home[:, 1], own, m, people, model.gold_road, model.smoothed,
         model.share, far, _STATE_LAYER, war & _STATE_LAYER[None, :], war & _NON_STATE[None, :], ops, focus,
         w.country, model.garrison, p.core_ultimatum * w.macina_core, core_others, JNIM, p.home_tether, noise)
     best = value.argmax(axis=1)
     side = 2 * m + 1
     new_rows, new_cols = rows0 + best // side - m, cols0 + best % side - m
-    goals = _offensive_goals(model, t["own"][moving], t["men"][moving], np.column_stack([rows0, cols0]), home)
+    goals = _offensive_goals(model, own, men, pos, home)
     if goals:  # units on the offensive step up to m cells toward their goal instead
         k, goal = np.array(list(goals)), np.array(list(goals.values()))
         new_rows[k] = rows0[k] + np.minimum(np.maximum(goal[:, 0] - rows0[k], -m), m)
