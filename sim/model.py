@@ -266,6 +266,10 @@ class LiptakoModel(mesa.Model):
         """Share of operations a group can still fund (seed 000: strain lowered intensity)."""
         return 1.0 - self.params.economy.strain_effect * self.factions[name].strain
 
+    def ops_factors(self) -> np.ndarray:
+        """:meth:`ops_factor` of every actor, by index (the same arithmetic, elementwise)."""
+        return 1.0 - self.params.economy.strain_effect * np.array([self.factions[a.name].strain for a in CAST])
+
     def release(self) -> None:
         """Drop Mesa 3.3.1's class-level per-model id counter (``Agent._ids``), which otherwise
         keeps every finished model alive; call once a run's outputs have been collected."""

@@ -255,7 +255,7 @@ def move_units(model) -> None:
     layers = seen["own"][armed]
     far = _scratch_layers(model, "far", (N_ACTORS, H, W), layers)
     kernels.stamp_double_box(far, layers, seen["rows"][armed], seen["cols"][armed], seen["strength"][armed], 4)
-    ops = np.array([model.ops_factor(a.name) for a in CAST])
+    ops = model.ops_factors()
     focus = model.town_focus()
     core_others = _NON_STATE.copy()
     core_others[JNIM] = False
@@ -294,21 +294,23 @@ def _offensive_goals(model, owner, men, pos, home) -> dict[int, tuple[int, int]]
         return goals
     # by target actor: how many cells farther than a rival jihadist unit a militia counts
     offset = np.where(_JIHADIST, 0.0, np.where(_AUXILIARY, p.auxiliary_offset_cells, p.militia_offset_cells))
+    armed = _NON_STATE[owner] & (men > 0)  # targets for any group at war with them
     for f in model.factions.values():
         if f.kind != "jihadist" or not f.active:
             continue
-        mine = np.nonzero(owner == f.index)[0]
-        targets = np.nonzero(_NON_STATE[owner] & war[f.index, owner] & (men > 0))[0]
+        mine = np.flatnonzero(owner == f.index)
+        targets = np.flatnonzero(armed & war[f.index, owner])
         if not len(mine) or not len(targets):
             continue
         dist = _chebyshev(pos[mine], pos[targets])
         rank = dist + offset[owner[targets]][None, :]
-        nearest = rank.argmin(axis=1)
-        d = dist[np.arange(len(mine)), nearest]
-        go = ((d > 0) & (d <= p.offensive_range) & (men[mine] >= p.superiority_ratio * men[targets[nearest]])
+        k = rank.argmin(axis=1)
+        d = dist[np.arange(len(mine)), k]
+        nearest = targets[k]
+        go = ((d > 0) & (d <= p.offensive_range) & (men[mine] >= p.superiority_ratio * men[nearest])
               & (model.rng.random(len(mine))
-                 < p.offensive_rate * model.ops_factor(f.name) * will[f.index, owner[targets[nearest]]]))
-        goals.update(zip(mine[go].tolist(), map(tuple, pos[targets[nearest[go]]].tolist())))
+                 < p.offensive_rate * model.ops_factor(f.name) * will[f.index, owner[nearest]]))
+        goals.update(zip(mine[go].tolist(), map(tuple, pos[nearest[go]].tolist())))
         rivals = targets[jihadist[targets]]
         if f.campaigns and p.campaign_share > 0 and len(rivals):
             committed = int(np.ceil(p.campaign_share * len(mine)))
@@ -393,7 +395,7 @@ def resolve_clashes(model) -> None:
     att, dfd = np.where(u_attacks, u_side, v_side), np.where(u_attacks, v_side, u_side)
     at_town = (model.world.town[pos[dfd, 0], pos[dfd, 1]] >= 0) & _STATE_LAYER[own[dfd]]
     town_raid = at_town & _JIHADIST[own[att]]
-    ops = np.array([model.ops_factor(x.name) for x in CAST])
+    ops = model.ops_factors()
     pair_ops = np.minimum(ops[a], ops[b])
     engage = pair_ops * rel.will_to_fight()[a, b]
     rp = model.params.relations
