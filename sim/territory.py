@@ -235,12 +235,13 @@ def move_units(model) -> None:
     w = model.world
     movers = np.array([model.factions[a.name].active for a in CAST]) & _NON_STATE  # by actor index
     units = model.unit_list()
-    moving = movers[np.array([u.actor for u in units], dtype=np.int64)]  # a lookup (np.isin took ~35 us)
+    own = np.array([u.actor for u in units], dtype=np.int64)
+    moving = movers[own]  # a lookup (np.isin took ~35 us)
     if not moving.any():
         return
     # only the movers' positions and sizes (unit_table would read every unit's and more)
     units = [u for u, go in zip(units, moving.tolist()) if go]
-    own = np.array([u.actor for u in units], dtype=np.int64)
+    own = own[moving]
     pos = positions(units)
     rows0, cols0 = pos.T.copy()  # contiguous rows and columns, as move_values is compiled for
     men = np.array([u.manpower for u in units], dtype=float)
