@@ -67,7 +67,7 @@ def effective_capacity(model, state) -> tuple[float, float]:
     if "Wagner" in partners or "Africa Corps" in partners:
         capacity += cp.wagner_capacity
         precision -= cp.wagner_discrimination_penalty
-    return capacity, float(np.clip(precision, 0.0, 1.0))
+    return capacity, min(max(precision, 0.0), 1.0)
 
 
 def state_operations(model) -> None:

@@ -49,6 +49,7 @@ from sim.escalation import against_fulani
 
 FULANI_GROUPS = {ETHNIC_GROUPS.index(g) for g in FULANI}
 FULANI_IDX = sorted(FULANI_GROUPS)
+_FULANI_ROWS = np.array(FULANI_IDX)[:, None]
 _IS_JIHADIST = [a.kind == "jihadist" for a in CAST]  # by actor index; a list indexes faster than an array
 _MILITIA_BASES = [(a.name, np.array([ETHNIC_GROUPS.index(g) for g in a.base])) for a in CAST if a.kind == "militia"]
 
@@ -126,7 +127,7 @@ def local_caste_tension(model, unit) -> float:
 
 def _local_caste_tensions(model, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
     """:func:`local_caste_tension` at each of the cells (rows, cols), in one pass."""
-    ids = model.comm_id[FULANI_IDX][:, rows * model.world.shape[1] + cols]
+    ids = model.comm_id[_FULANI_ROWS, rows * model.world.shape[1] + cols]  # only these cells of the Fulani rows
     tension = np.where(ids >= 0, model.caste_tension[np.maximum(ids, 0)], -np.inf).max(axis=0, initial=-np.inf)
     return np.where(np.isfinite(tension), tension, 0.0)
 
@@ -182,8 +183,8 @@ def defections(model) -> None:
         switch[feels & (loyalty < d.whole_unit_threshold)] = j
         stays = feels & (switch < 0)
         trickle[j, stays] = model.rng.binomial(men[stays], d.trickle_rate * pull[stays])
-    for k, u in enumerate(units):
-        u.loyalty = float(loyalty[k])
+    for u, value in zip(units, loyalty.tolist()):
+        u.loyalty = value
     for k in np.flatnonzero((switch >= 0) | trickle.any(axis=0)).tolist():
         u = units[k]
         own = model.factions[u.faction]

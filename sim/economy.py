@@ -44,8 +44,7 @@ def collect_income(model) -> None:
     pop_c = model.community_population
     share = model.share.reshape(len(CAST), -1)
     # flat indices select the same cells in the same order as the boolean masks, at a fraction of the cost
-    gold_cells = np.flatnonzero(w.gold)
-    road_cells = np.flatnonzero(w.road)
+    gold_cells, road_cells = w.gold_cells, w.road_cells
     for f in model.factions.values():
         if not f.active:
             f.strain = 0.0

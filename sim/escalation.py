@@ -77,7 +77,7 @@ def _ruler_reprisals(model) -> None:
     ruler = model.ruler[ruled]
     refusal = model.refusal[ruled]
     groups = model.comm_group[ruled]
-    ops = np.array([model.ops_factor(a.name) for a in CAST])
+    ops = model.ops_factors()
     p_massacre = (e.reprisal_rate * np.minimum(1.0, refusal + 2.0 * militia_support) * (1.0 - model.restraint[ruler])
                   * (1.0 + against_fulani(model)[groups]) * ops[ruler])
     p_collab = e.collaboration_killing * model.informing[ruled] * model.punishment[ruler]

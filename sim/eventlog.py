@@ -68,6 +68,7 @@ LOOTING = ("Strategic developments", "Looting/property destruction")
 OTHER = ("Strategic developments", "Other")
 
 
+_NO_PLACE = ("SAH", "", "", "", None, None)  # the columns of an event without a cell (see EventLog._place)
 _nearest_town_cache: dict[int, tuple[object, np.ndarray]] = {}  # id(world) -> (world, (H, W) town index)
 
 
@@ -102,13 +103,14 @@ class EventLog:
     def __init__(self):
         self.rows: list[dict] = []
         self._places: dict[tuple[int, int], tuple] = {}  # cell -> its columns; a model's world never changes
-        self._date = (None, "")
+        self._date = (None, "", 0)
 
     def _place(self, world, r: int, c: int) -> tuple:
-        """Country, admin1, location, latitude and longitude of a cell."""
+        """The id's country code, country, admin1, location, latitude and longitude of a cell."""
         place = self._places.get((r, c))
         if place is None:
-            place = self._places[r, c] = (world.country_code(r, c), world.region_names[world.region[r, c]],
+            code = world.country_code(r, c)
+            place = self._places[r, c] = (code, COUNTRY_NAMES.get(code, ""), world.region_names[world.region[r, c]],
                                           world.town_names[nearest_town_index(world)[r, c]],
                                           round(float(world.lat[r]), 4), round(float(world.lon[c]), 4))
         return place
@@ -117,17 +119,15 @@ class EventLog:
             fatalities: int = 0, civilian: bool = False, notes: str = "",
             assoc1: str = "", assoc2: str = "") -> dict:
         if cell is None:
-            admin1 = location = country = ""
-            lat = lon = None
+            code, country, admin1, location, lat, lon = _NO_PLACE
         else:
-            country, admin1, location, lat, lon = self._place(model.world, int(cell[0]), int(cell[1]))
+            code, country, admin1, location, lat, lon = self._place(model.world, int(cell[0]), int(cell[1]))
         if self._date[0] != model.date:
-            self._date = (model.date, model.date.isoformat())
-        code = country if country else "SAH"
+            self._date = (model.date, model.date.isoformat(), model.date.year)
         row = {
             "event_id_cnty": f"{code}{len(self.rows) + 1:06d}",
             "event_date": self._date[1],
-            "year": model.date.year,
+            "year": self._date[2],
             "time_precision": 2,
             "event_type": kind[0],
             "sub_event_type": kind[1],
@@ -135,7 +135,7 @@ class EventLog:
             "assoc_actor_1": assoc1,
             "actor2": actor2,
             "assoc_actor_2": assoc2,
-            "country": COUNTRY_NAMES.get(country, ""),
+            "country": country,
             "admin1": admin1,
             "location": location,
             "latitude": lat,

@@ -258,9 +258,17 @@ class LiptakoModel(mesa.Model):
     def active(self, name: str) -> bool:
         return self.factions[name].active
 
+    def town_focus(self) -> np.ndarray:
+        """(actors, countries): each actor's town focus by country (np.array: a third of np.stack's cost)."""
+        return np.array([self.factions[a.name].town_focus for a in CAST])
+
     def ops_factor(self, name: str) -> float:
         """Share of operations a group can still fund (seed 000: strain lowered intensity)."""
         return 1.0 - self.params.economy.strain_effect * self.factions[name].strain
+
+    def ops_factors(self) -> np.ndarray:
+        """:meth:`ops_factor` of every actor, by index (the same arithmetic, elementwise)."""
+        return 1.0 - self.params.economy.strain_effect * np.array([self.factions[a.name].strain for a in CAST])
 
     def release(self) -> None:
         """Free a finished model at once; call when a run's outputs have been collected, and do not
@@ -358,7 +366,7 @@ class LiptakoModel(mesa.Model):
         facs = [self.factions[a.name] for a in CAST]
         self._series.append((self.date.isoformat(), area, ruled, manpower, support,
                              np.array([f.treasury for f in facs]), np.array([f.strain for f in facs]),
-                             np.stack([f.town_focus for f in facs]).max(axis=1)))
+                             self.town_focus().max(axis=1)))
         book = self.relations
         self._relation_series.append((self.date.isoformat(), book.matrix.copy(), book.hostility.copy(),
                                       book.desire.copy(), book.desire_parts.copy()))

@@ -124,20 +124,23 @@ def update_influence(model) -> None:
     layers = t["counts_for"][keep]
     model.smoothed = _scratch_layers(model, "smoothed", (N_ACTORS, H, W), layers)  # also read by movement
     garrisoned = _STATE_LAYER[layers]  # state forces (and partners, counted for the host) reach less far
+    rows, cols, strength = t["rows"][keep], t["cols"][keep], t["strength"][keep]
     for sel, sigma in ((~garrisoned, p.reach_cells), (garrisoned, p.garrison_reach_cells)):
-        kernels.stamp_gaussian(model.smoothed, layers[sel], t["rows"][keep][sel], t["cols"][keep][sel],
-                               t["strength"][keep][sel], kernels.gaussian_weights(sigma))
+        kernels.stamp_gaussian(model.smoothed, layers[sel], rows[sel], cols[sel], strength[sel],
+                               kernels.gaussian_weights(sigma))
     # garrisons: state-side units on towns (partners count for the host state)
     on_town = keep & _STATE_LAYER[np.maximum(t["counts_for"], 0)] & (w.town[t["rows"], t["cols"]] >= 0)
     model.garrison = np.zeros((H, W), dtype=bool)  # read by movement
     model.garrison[t["rows"][on_town], t["cols"][on_town]] = True
     states = [f for f in model.factions.values() if f.kind == "state" and f.active and f.regime is not None]
     admin = _scratch(model, "admin", (len(states), H, W))
-    for k, f in enumerate(states):
-        cells = np.unique(t["rows"][on_town & (t["counts_for"] == f.index)] * W
-                          + t["cols"][on_town & (t["counts_for"] == f.index)])
-        kernels.stamp_gaussian(admin, np.full(len(cells), k), cells // W, cells % W, np.ones(len(cells)),
-                               kernels.gaussian_weights(p.state_admin_reach))
+    # each state's garrisoned cells once and in order, all states in one call (layer k of admin: states[k])
+    layer_of = np.full(N_ACTORS, -1)
+    layer_of[[f.index for f in states]] = np.arange(len(states))
+    k = layer_of[t["counts_for"][on_town]]
+    layer, cell = np.divmod(np.unique((k * H * W + t["rows"][on_town] * W + t["cols"][on_town])[k >= 0]), H * W)
+    kernels.stamp_gaussian(admin, layer, cell // W, cell % W, np.ones(len(cell)),
+                           kernels.gaussian_weights(p.state_admin_reach))
     admin *= 2 * np.pi * p.state_admin_reach**2  # ~1 at a garrison
     expel = model.factions["JNIM"].active and w.macina_core.any()
     sympathy = getattr(model, "sympathy_cell", None)
@@ -177,9 +180,8 @@ def _scratch_layers(model, name: str, shape: tuple, layers: np.ndarray) -> np.nd
     """A reused stack whose layers written last time are zeroed (only those can be non-zero)."""
     buf = _scratch(model, name, shape, zero=False)
     used = model.__dict__.setdefault("_scratch_layers", {})
-    for a in used.get(name, ()):
-        buf[a].fill(0.0)
-    used[name] = np.unique(layers)
+    buf[used.get(name, [])] = 0.0  # one call for all layers (a fill per layer cost ~30% more)
+    used[name] = np.flatnonzero(np.bincount(layers))  # the distinct layers, as np.unique but faster
     return buf
 
 
@@ -232,11 +234,17 @@ def move_units(model) -> None:
     p = model.params.territory
     w = model.world
     movers = np.array([model.factions[a.name].active for a in CAST]) & _NON_STATE  # by actor index
-    t = unit_table(model)
-    moving = movers[t["own"]]  # a lookup (np.isin took ~35 us)
+    units = model.unit_list()
+    own = np.array([u.actor for u in units], dtype=np.int64)
+    moving = movers[own]  # a lookup (np.isin took ~35 us)
     if not moving.any():
         return
-    units = [u for u, go in zip(t["units"], moving.tolist()) if go]
+    # only the movers' positions and sizes (unit_table would read every unit's and more)
+    units = [u for u, go in zip(units, moving.tolist()) if go]
+    own = own[moving]
+    pos = positions(units)
+    rows0, cols0 = pos.T.copy()  # contiguous rows and columns, as move_values is compiled for
+    men = np.array([u.manpower for u in units], dtype=float)
     H, W = w.shape
     m = p.move_cells
     total = model.pop.sum(axis=0)
@@ -245,24 +253,23 @@ def move_units(model) -> None:
     # rivals sensed within ~50 km: two passes of a 9-cell box approximate a Gaussian of sigma ~3.7 cells
     seen = model.presence_table
     armed = _NON_STATE[seen["own"]] & (seen["strength"] > 0)
-    far = _scratch_layers(model, "far", (N_ACTORS, H, W), seen["own"][armed])
-    kernels.stamp_double_box(far, seen["own"][armed], seen["rows"][armed], seen["cols"][armed],
-                             seen["strength"][armed], 4)
-    ops = np.array([model.ops_factor(a.name) for a in CAST])
-    focus = np.stack([model.factions[a.name].town_focus for a in CAST])
+    layers = seen["own"][armed]
+    far = _scratch_layers(model, "far", (N_ACTORS, H, W), layers)
+    kernels.stamp_double_box(far, layers, seen["rows"][armed], seen["cols"][armed], seen["strength"][armed], 4)
+    ops = model.ops_factors()
+    focus = model.town_focus()
     core_others = _NON_STATE.copy()
     core_others[JNIM] = False
-    rows0, cols0 = t["rows"][moving], t["cols"][moving]
     home = positions(units, "home")
     noise = model.rng.gumbel(0.0, 0.05, (len(units), (2 * m + 1) ** 2))
     value = kernels.move_values(
-        rows0, cols0, home[:, 0], home[:, 1], t["own"][moving], m, people, model.gold_road, model.smoothed,
+        rows0, cols0, home[:, 0], home[:, 1], own, m, people, model.gold_road, model.smoothed,
         model.share, far, _STATE_LAYER, war & _STATE_LAYER[None, :], war & _NON_STATE[None, :], ops, focus,
         w.country, model.garrison, p.core_ultimatum * w.macina_core, core_others, JNIM, p.home_tether, noise)
     best = value.argmax(axis=1)
     side = 2 * m + 1
     new_rows, new_cols = rows0 + best // side - m, cols0 + best % side - m
-    goals = _offensive_goals(model, t["own"][moving], t["men"][moving], np.column_stack([rows0, cols0]), home)
+    goals = _offensive_goals(model, own, men, pos, home)
     if goals:  # units on the offensive step up to m cells toward their goal instead
         k, goal = np.array(list(goals)), np.array(list(goals.values()))
         new_rows[k] = rows0[k] + np.minimum(np.maximum(goal[:, 0] - rows0[k], -m), m)
@@ -288,22 +295,23 @@ def _offensive_goals(model, owner, men, pos, home) -> dict[int, tuple[int, int]]
         return goals
     # by target actor: how many cells farther than a rival jihadist unit a militia counts
     offset = np.where(_JIHADIST, 0.0, np.where(_AUXILIARY, p.auxiliary_offset_cells, p.militia_offset_cells))
+    armed = _NON_STATE[owner] & (men > 0)  # targets for any group at war with them
     for f in model.factions.values():
         if f.kind != "jihadist" or not f.active:
             continue
-        mine = np.nonzero(owner == f.index)[0]
-        targets = np.nonzero(_NON_STATE[owner] & war[f.index, owner] & (men > 0))[0]
+        mine = np.flatnonzero(owner == f.index)
+        targets = np.flatnonzero(armed & war[f.index, owner])
         if not len(mine) or not len(targets):
             continue
         dist = _chebyshev(pos[mine], pos[targets])
         rank = dist + offset[owner[targets]][None, :]
-        nearest = rank.argmin(axis=1)
-        d = dist[np.arange(len(mine)), nearest]
-        go = ((d > 0) & (d <= p.offensive_range) & (men[mine] >= p.superiority_ratio * men[targets[nearest]])
+        k = rank.argmin(axis=1)
+        d = dist[np.arange(len(mine)), k]
+        nearest = targets[k]
+        go = ((d > 0) & (d <= p.offensive_range) & (men[mine] >= p.superiority_ratio * men[nearest])
               & (model.rng.random(len(mine))
-                 < p.offensive_rate * model.ops_factor(f.name) * will[f.index, owner[targets[nearest]]]))
-        for k in np.nonzero(go)[0]:
-            goals[int(mine[k])] = tuple(pos[targets[nearest[k]]])
+                 < p.offensive_rate * model.ops_factor(f.name) * will[f.index, owner[nearest]]))
+        goals.update(zip(mine[go].tolist(), map(tuple, pos[nearest[go]].tolist())))
         rivals = targets[jihadist[targets]]
         if f.campaigns and p.campaign_share > 0 and len(rivals):
             committed = int(np.ceil(p.campaign_share * len(mine)))
@@ -339,7 +347,7 @@ def _campaign_goals(model, faction, mine, rivals, committed, owner, men, pos, ho
     nearest = dist.argmin(axis=1)
     go = beatable[np.arange(len(front)), nearest] & (
         model.rng.random(len(front)) < model.ops_factor(faction.name) * will[faction.index, owner[rivals[nearest]]])
-    return {int(mine[front[k]]): tuple(pos[rivals[nearest[k]]]) for k in np.nonzero(go)[0]}
+    return dict(zip(mine[front[go]].tolist(), map(tuple, pos[rivals[nearest[go]]].tolist())))
 
 
 # ---------------------------------------------------------------------- clashes
@@ -349,7 +357,8 @@ def _strength(model, u, enemy: str) -> float:
     f = model.factions[u.faction]
     bonus = 1.0 + 0.5 * f.infiltration.get(enemy, 0.0)
     quality = QUALITY[f.kind]
-    return u.manpower * quality * (1.0 + 0.5 * np.tanh(f.momentum)) * (0.5 + 0.5 * f.leadership) * bonus
+    # the same tanh as a Python float: the arithmetic on it, here and in the fight, costs less than on numpy scalars
+    return u.manpower * quality * (1.0 + 0.5 * float(np.tanh(f.momentum))) * (0.5 + 0.5 * f.leadership) * bonus
 
 
 def resolve_clashes(model) -> None:
@@ -368,16 +377,17 @@ def resolve_clashes(model) -> None:
         return
     own = np.array([u.actor for u in units], dtype=np.int64)
     pos = positions(units)
-    first, second, d_row, d_col = kernels.neighbour_pairs(pos[:, 0], pos[:, 1], own, _can_fight(model),
-                                                          ~_IS_PARTNER[own])  # partners are met, they do not seek
+    fight = _can_fight(model)
+    seeks = ~_IS_PARTNER[own]  # partners are met, they do not seek
+    first, second, d_row, d_col = kernels.neighbour_pairs(pos[:, 0], pos[:, 1], own, fight, seeks)
     if not len(first):
         return
-    visit = np.lexsort((second, d_col, d_row, turns[alive][first]))
-    # each pair once, at its first visit
-    uid = np.array([u.unique_id for u in units], dtype=np.int64)
-    lo, hi = np.minimum(uid[first], uid[second]), np.maximum(uid[first], uid[second])
-    _, at = np.unique((lo * (uid.max() + 1) + hi)[visit], return_index=True)
-    visit = visit[np.sort(at)]
+    # each pair once, at its first visit: a pair also met from the other side (turns differ) is kept
+    # at the earlier of its two turns
+    turn = turns[alive]
+    once = ~(seeks[second] & fight[own[second], own[first]]) | (turn[first] < turn[second])
+    first, second, d_row, d_col = first[once], second[once], d_row[once], d_col[once]
+    visit = np.lexsort((second, d_col, d_row, turn[first]))
     # what the phase cannot change: sides, relations (incidents act at the next update), ops, garrisons,
     # town focus; only manpower changes, in fights
     u_side, v_side = first[visit], second[visit]
@@ -386,7 +396,7 @@ def resolve_clashes(model) -> None:
     att, dfd = np.where(u_attacks, u_side, v_side), np.where(u_attacks, v_side, u_side)
     at_town = (model.world.town[pos[dfd, 0], pos[dfd, 1]] >= 0) & _STATE_LAYER[own[dfd]]
     town_raid = at_town & _JIHADIST[own[att]]
-    ops = np.array([model.ops_factor(x.name) for x in CAST])
+    ops = model.ops_factors()
     pair_ops = np.minimum(ops[a], ops[b])
     engage = pair_ops * rel.will_to_fight()[a, b]
     rp = model.params.relations
@@ -395,7 +405,7 @@ def resolve_clashes(model) -> None:
     # the 2022 truce stopped clashes on all fronts); attacks on garrisoned towns need a group's town
     # focus (seeds 002, 003)
     country = model.world.country[pos[dfd, 0], pos[dfd, 1]]
-    focus = np.stack([model.factions[x.name].town_focus for x in CAST])[own[att], country]
+    focus = model.town_focus()[own[att], country]
     state = rel.matrix[a, b]
     war = state == WAR
     restraint = np.where((state == TRUCE) | (state == PACT), rel.desire[a, b], 0.0)
@@ -404,10 +414,7 @@ def resolve_clashes(model) -> None:
                      * pair_ops)
     clash = war & ~town_raid
     men = np.array([u.manpower for u in units], dtype=np.int64)  # kept in step with the fights
-    # a clash's hazard before the pair's engagement (ops x will to fight), by the smaller force: fights
-    # only lower manpower, so sizes up to today's largest cover the phase (np.exp gives each size the
-    # value it gives it alone)
-    grow = 1.0 - np.exp(-p.clash_rate * np.arange(men.max() + 1) / 100.0)
+    grow = _clash_growth(model, int(men.max()))
     source = uniform_source(model.rng)
     k = -1
     while True:
@@ -426,6 +433,18 @@ def resolve_clashes(model) -> None:
             rel.incident(u.faction, v.faction)
 
 
+def _clash_growth(model, largest: int) -> np.ndarray:
+    """A clash's hazard before the pair's engagement (ops x will to fight), by the smaller force, for
+    sizes 0 to at least ``largest``: fights only lower manpower, so sizes up to today's largest cover the
+    phase. Kept per model and recomputed only when a larger unit appears (np.exp gives each size the
+    value it gives it alone, whatever the length of the array)."""
+    rate = model.params.territory.clash_rate
+    cached = model.__dict__.get("_clash_growth")
+    if cached is None or cached[0] != rate or len(cached[1]) <= largest:
+        cached = model._clash_growth = (rate, 1.0 - np.exp(-rate * np.arange(largest + 1) / 100.0))
+    return cached[1]
+
+
 def _can_fight(model) -> np.ndarray:
     """Actor pairs whose units may clash: not cooperating, and not two pro-government forces
     (the CSP excepted)."""
@@ -439,7 +458,7 @@ def _fight(model, attacker, defender, at_town: bool) -> list:
     p = model.params.territory
     A, D = attacker.faction, defender.faction
     allies = []
-    if CAST[INDEX[A]].kind == "jihadist" and CAST[INDEX[D]].kind in ("state", "partner"):
+    if CAST[attacker.actor].kind == "jihadist" and CAST[defender.actor].kind in ("state", "partner"):
         allies = _joint_partners(model, attacker, defender)
     s_a, s_d = _strength(model, attacker, D), _strength(model, defender, A)  # nothing changes them below
     s_att = s_a + sum(_strength(model, x, D) for x in allies)
@@ -450,11 +469,10 @@ def _fight(model, attacker, defender, at_town: bool) -> list:
     ratio = min(max(s_win, 1) / max(s_lose, 1), 4.0)
     lost_loser = loser.lose(model.rng.binomial(loser.manpower, min(p.clash_lethality * (0.5 + 0.5 * ratio), 0.9)))
     lost_winner = winner.lose(model.rng.binomial(winner.manpower, p.clash_lethality * 0.3))
-    i, j = INDEX[winner.faction], INDEX[loser.faction]
+    i, j = winner.actor, loser.actor
     model.fatalities[i, j] += lost_loser
     model.fatalities[j, i] += lost_winner
-    ia, idf = INDEX[A], INDEX[D]
-    model.clashes[ia, idf] += 1
+    model.clashes[attacker.actor, defender.actor] += 1
     model.violence[defender.pos] += lost_loser + lost_winner
     wf, lf = model.factions[winner.faction], model.factions[loser.faction]
     wf.momentum = 0.95 * wf.momentum + 0.1

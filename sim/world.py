@@ -16,6 +16,7 @@ Assumptions (documented in docs/ODD.md):
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from matplotlib.path import Path as MplPath
@@ -66,6 +67,16 @@ class World:
         r = int(np.clip((self.lat[0] + self.resolution / 2 - lat) / self.resolution, 0, len(self.lat) - 1))
         c = int(np.clip((lon - (self.lon[0] - self.resolution / 2)) / self.resolution, 0, len(self.lon) - 1))
         return r, c
+
+    @cached_property
+    def gold_cells(self) -> np.ndarray:
+        """Flat indices of the gold cells (the fields are read-only, so found once)."""
+        return np.flatnonzero(self.gold)
+
+    @cached_property
+    def road_cells(self) -> np.ndarray:
+        """Flat indices of the road cells."""
+        return np.flatnonzero(self.road)
 
     def region_index(self, name: str) -> int:
         return self.region_names.index(name)
