@@ -806,6 +806,10 @@ def run_abc(cal: Calibration, particles: int, generations: int, eps0: float, map
                            f"the screen's median distance {eps0:.4g}")
     export_abc(cal, history, sampler.failed)
     write_atomic(cal.work / "abc.json", json.dumps({**settings, "finished": True}))
+    if progress:
+        ess = [effective_sample_size(history.get_distribution(t=t)[1]) for t in range(history.max_t + 1)]
+        print(f"  effective sample size by generation: {', '.join(f'{e:.1f}' for e in ess)} of {particles} "
+              "particles", flush=True)
     return db
 
 
@@ -830,15 +834,25 @@ def export_abc(cal: Calibration, history, failed: tuple | None = None) -> None:
     pops = history.get_all_populations()
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["generation", "epsilon", "simulations", "accepted", "acceptance", "kept"])
+    w.writerow(["generation", "epsilon", "simulations", "accepted", "acceptance", "kept", "effective_sample_size"])
     for _, r in pops[pops["t"] >= 0].iterrows():
+        weights = history.get_distribution(t=int(r["t"]))[1]
         w.writerow([int(r["t"]), float(r["epsilon"]), int(r["samples"]), int(r["particles"]),
-                    round(int(r["particles"]) / max(int(r["samples"]), 1), 4), "yes"])
+                    round(int(r["particles"]) / max(int(r["samples"]), 1), 4), "yes",
+                    round(effective_sample_size(weights), 1)])
     if failed is not None:
         t, runs, accepted = failed
         w.writerow([t, "", runs, accepted, round(accepted / max(runs, 1), 4),
-                    f"no: under 1 in {MAX_TRIES} accepted or a particle not found in {TASK_CAP_FACTOR} x {MAX_TRIES} runs"])
+                    f"no: under 1 in {MAX_TRIES} accepted or a particle not found in {TASK_CAP_FACTOR} x {MAX_TRIES} runs",
+                    ""])
     write_atomic(cal.work / "abc_generations.csv", buf.getvalue())
+
+
+def effective_sample_size(weights) -> float:
+    """Kish's effective sample size of importance weights, (sum w)^2 / sum w^2: the number of equally weighted
+    particles they are worth (all of them when the weights are equal, 1 when one weight holds everything)."""
+    w = np.asarray(weights, dtype=float)
+    return float(w.sum() ** 2 / np.sum(w**2))
 
 
 def read_posterior(work: Path) -> list[dict]:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sim.calibrate import ENSEMBLE_SERIES, PASS_BAR, Calibration, portable, read_posterior
+from sim.calibrate import ENSEMBLE_SERIES, PASS_BAR, Calibration, effective_sample_size, portable, read_posterior
 from sim.targets import Score, format_rate
 
 RARELY = 0.02  # joint pass rate at or below which two targets are "rarely met together" (modelling choice)
@@ -270,6 +270,9 @@ def write_report(cal: Calibration, out: Path, params: dict, *, calibrated: Path 
     else:
         how = ("The weighted median of each marginal in the last ABC-SMC generation (the 5-95% range is that "
                "generation's weighted quantiles).")
+    ess = effective_sample_size(wts)
+    how += (f" The last generation's weights are worth {ess:.1f} equally weighted particles of {len(wts)} (Kish's "
+            "effective sample size)" + (": its marginals and ranges rest on that few." if ess < 0.2 * len(wts) else "."))
     L += ["", "## Fitted parameters", "", how]
     rows = []
     for d in cal.dims:

@@ -281,6 +281,18 @@ def test_calibration_writes_a_valid_calibrated_file(toy_calibration):
     rows = C.read_posterior(cal.work)
     assert sorted({int(r["generation"]) for r in rows}) == [0, 1]
     assert all(len([r for r in rows if int(r["generation"]) == g]) == 3 for g in (0, 1))
+    # each generation's effective sample size, from its own weights (prior draws weigh alike)
+    gens = list(csv.DictReader(open(cal.work / "abc_generations.csv")))
+    for g in gens:
+        weights = [float(r["weight"]) for r in rows if r["generation"] == g["generation"]]
+        assert float(g["effective_sample_size"]) == pytest.approx(C.effective_sample_size(weights), abs=0.05)
+    assert float(gens[0]["effective_sample_size"]) == 3.0
+
+
+def test_effective_sample_size_known_answers():
+    assert C.effective_sample_size([0.25] * 4) == pytest.approx(4.0)
+    assert C.effective_sample_size([1.0, 0.0, 0.0]) == pytest.approx(1.0)
+    assert C.effective_sample_size([3.0, 1.0]) == pytest.approx(16 / 10)  # (3 + 1)^2 / (9 + 1)
 
 
 def test_report_has_its_sections_and_figures(toy_calibration):
@@ -298,7 +310,8 @@ def test_report_has_its_sections_and_figures(toy_calibration):
         path = done.report.parent / "figures" / fig
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and f"figures/{fig}" in text
     gens = (cal.work / "abc_generations.csv").read_text().splitlines()
-    assert gens[0].endswith(",kept") and all(row.endswith(",yes") for row in gens[1:])
+    assert gens[0].endswith(",kept,effective_sample_size") and all(",yes," in row for row in gens[1:])
+    assert "effective sample size" in text
 
 
 def test_a_failed_generation_is_listed_and_counted():
