@@ -11,8 +11,8 @@ scenario, the priors of ``calibration/priors.yaml`` and the fitting targets of
    meet together (:mod:`sim.calibration_report`), and sets ABC's first tolerance.
 2. **ABC-SMC** with pyabc (Del Moral, Doucet & Jasra 2012; Klinger, Rickert &
    Hasenauer 2018): one run per particle, the same distance, tolerances at the
-   median of the previous generation's distances, a multivariate normal
-   perturbation kernel on logit-transformed parameters (:func:`abc_prior`), on the
+   median of the previous generation's distances, a truncated normal
+   perturbation kernel inside the prior box (:func:`box_transition`), on the
    local cores through :class:`SeededMapSampler`.
 3. **Fitted set**: the weighted median of each parameter's marginal in the last
    generation, written to ``calibrated.yaml`` with its provenance, and an
@@ -658,30 +658,30 @@ def seeded_map_sampler(mapper: Mapper, master: int, progress: bool = False):
     return SeededMapSampler()
 
 
-# ABC-SMC works on an unbounded copy of the prior box. With z = logit((u - lo) / (hi - lo)), a standard logistic prior
-# on z is exactly the uniform prior on [lo, hi] in the sampler scale u. pyabc's Gaussian perturbations of a particle
-# then never leave the prior; on the box itself they did: in round 34's 38 narrow dimensions 4 in 10,000
-# proposals fell inside, and pyabc redrew each rejected one (about 4.5 ms a draw: over 10 s a particle before any
-# run), which is what stalled round 31's second generation (and probably round 17's).
-LOGISTIC_SD = math.pi / math.sqrt(3.0)  # standard deviation of the standard logistic: the prior's width for the kernel
+# ABC-SMC works in the sampler scale (a uniform prior on each [lo, hi]) with a kernel that never leaves the box: each
+# parameter is perturbed by a normal truncated to its range (:func:`box_transition`). Two earlier kernels failed in
+# the 36-38 dimensions of priors-refine.yaml. pyabc's Gaussian on the box itself: 4 in 10,000 proposals fell inside
+# and pyabc redrew the rest one by one (about 4.5 ms a draw), which stalled round 31 (and probably round 17). The
+# same Gaussian on logit-transformed parameters: never outside, but its importance weights carry a product of 36
+# logistic prior densities, spanning 23-91 nats across a generation, and after generation 0 they fell on 1-2 of 60
+# particles (effective sample size 1.1-2.4 in rounds 35 and 37).
 
 
 def abc_prior(dims: list[Dim]):
-    """pyabc's prior over the unbounded parameters ``p0``, ``p1``, ...: independent standard logistics."""
+    """pyabc's prior over ``p0``, ``p1``, ...: uniform on each parameter's [lo, hi] in the sampler scale."""
     import pyabc
 
-    return pyabc.Distribution(**{f"p{j}": pyabc.RV("logistic", 0.0, 1.0) for j in range(len(dims))})
+    return pyabc.Distribution(**{f"p{j}": pyabc.RV("uniform", d.lo, d.hi - d.lo) for j, d in enumerate(dims)})
 
 
-def from_abc(dim: Dim, z: float) -> float:
-    """An unbounded ABC parameter as a value in the prior's scale, inside [lo, hi]."""
-    from scipy.special import expit
-
-    return dim.lo + (dim.hi - dim.lo) * float(expit(z))
+def from_abc(dim: Dim, x: float) -> float:
+    """An ABC parameter as a value in the prior's scale, inside [lo, hi] (a clip against rounding only)."""
+    return min(max(float(x), dim.lo), dim.hi)
 
 
 class AbcModel:
-    """The pyabc model: unbounded parameters (see :func:`abc_prior`) -> a run's target values and its distance."""
+    """The pyabc model: parameters in the sampler scale (see :func:`abc_prior`) -> a run's target values and its
+    distance."""
 
     def __init__(self, cal: Calibration):
         self.cal = cal
@@ -698,25 +698,45 @@ def _stored_distance(x, x0) -> float:
     return float(x["distance"])
 
 
-def ridged_transition(widths: np.ndarray):
-    """pyabc's multivariate normal kernel made full rank. With fewer particles than fitted parameters (30 and
-    32 in the shipped rounds) the weighted sample covariance is singular: pyabc then perturbs within the
-    particles' span and may evaluate a draw's density as zero, so the importance weights divide by zero and
-    the run fails with "total weight nan". A ridge of 1% of each parameter's own perturbation variance, and at
-    least (1e-3 x its prior width) squared, restores full rank while barely widening the kernel. ``widths`` are
-    the prior widths in the scale ABC works in (for :func:`abc_prior`, the logistic's standard deviation)."""
-    import pyabc
-    import scipy.stats as st
+def box_transition(bounds: dict[str, tuple[float, float]]):
+    """The perturbation kernel of the ABC-SMC: pick a particle by weight, then move each parameter by a normal
+    with twice the population's weighted variance (Beaumont, Cornuet, Marin & Robert 2009), truncated to
+    [lo, hi] and drawn through its inverse distribution function, so no proposal leaves the prior and none is
+    redrawn. Its density is exact, so with the flat prior a particle's weight is the inverse of the proposal
+    density. The kernel is diagonal: with fewer particles than parameters a full covariance is singular. A
+    standard deviation is at least 1e-3 of its range, so a population collapsed onto one value still moves.
+    ``bounds`` maps each parameter's name to its (lo, hi); pyabc may hand the population's columns in any order."""
+    import pandas as pd
+    from pyabc.transition import Transition
+    from scipy.special import logsumexp, ndtr, ndtri
 
-    floor = (1e-3 * np.asarray(widths, dtype=float)) ** 2
-
-    class RidgedTransition(pyabc.MultivariateNormalTransition):
+    class BoxTransition(Transition):
         def fit(self, X, w):
-            super().fit(X, w)
-            self.cov = self.cov + np.diag(np.maximum(0.01 * np.diag(self.cov), floor))
-            self.normal = st.multivariate_normal(cov=self.cov)
+            self.columns = X.columns
+            self.lo = lo = np.array([bounds[c][0] for c in X.columns], dtype=float)
+            self.hi = hi = np.array([bounds[c][1] for c in X.columns], dtype=float)
+            self.centres = X.to_numpy(dtype=float)
+            self.weights = np.asarray(w, dtype=float) / np.sum(w)
+            mean = self.weights @ self.centres
+            self.sd = np.maximum(np.sqrt(2.0 * (self.weights @ (self.centres - mean) ** 2)), 1e-3 * (hi - lo))
+            self.below = ndtr((lo - self.centres) / self.sd)  # each centre's truncation, as normal quantiles
+            self.above = ndtr((hi - self.centres) / self.sd)
+            self.log_norm = np.log(np.maximum(self.above - self.below, 1e-300)) + np.log(self.sd * math.sqrt(2 * math.pi))
 
-    return RidgedTransition()
+        def rvs_single(self):
+            j = np.random.choice(len(self.weights), p=self.weights)
+            q = self.below[j] + np.random.uniform(size=len(self.sd)) * (self.above[j] - self.below[j])
+            return pd.Series(np.clip(self.centres[j] + self.sd * ndtri(q), self.lo, self.hi), index=self.columns)
+
+        def pdf(self, x):
+            points = np.atleast_2d(np.asarray(x[self.columns], dtype=float))
+            z = (points[:, None, :] - self.centres[None, :, :]) / self.sd
+            log_k = -(0.5 * z**2 + self.log_norm[None, :, :]).sum(axis=2)  # (points, particles)
+            density = np.exp(logsumexp(log_k, b=self.weights[None, :], axis=1))
+            density[~((points >= self.lo) & (points <= self.hi)).all(axis=1)] = 0.0
+            return float(density[0]) if isinstance(x, pd.Series) else density
+
+    return BoxTransition()
 
 
 def _abc_marker(cal: Calibration) -> dict:
@@ -784,7 +804,7 @@ def run_abc(cal: Calibration, particles: int, generations: int, eps0: float, map
     try:
         sampler = seeded_map_sampler(mapper, cal.master_seed, progress)
         abc = pyabc.ABCSMC(model, prior, _stored_distance, population_size=particles,
-                           transitions=ridged_transition(np.full(len(cal.dims), LOGISTIC_SD)),
+                           transitions=box_transition({f"p{j}": (d.lo, d.hi) for j, d in enumerate(cal.dims)}),
                            sampler=sampler,
                            # continued, pyabc sets generation t's tolerance from the stored population t - 1, as it
                            # would have after that generation (a number here would restart it at eps0)

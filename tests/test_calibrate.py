@@ -129,15 +129,16 @@ def test_weighted_median():
     assert C.weighted_median([1.0, 2.0, 3.0], [0.1, 0.1, 0.8]) == 3.0
 
 
-def test_abc_perturbations_never_leave_the_prior_and_map_to_a_uniform_prior():
-    """ABC works on logit-transformed parameters: a standard logistic there is the uniform prior in the box,
-    and a narrow population near a corner of a 38-parameter box perturbs to valid proposals only (on the box
-    itself 4 in 10,000 fell inside, and pyabc redrew the rest one by one)."""
+def test_abc_prior_is_uniform_and_the_kernel_never_leaves_the_box():
+    """Prior draws are uniform on each [lo, hi]; a narrow population near a corner of a 38-parameter box perturbs to
+    proposals inside it only (with pyabc's Gaussian on the box 4 in 10,000 fell inside, and pyabc redrew the rest
+    one by one)."""
     import pandas as pd
     from scipy.stats import kstest
 
     dims = [C.Dim(f"p{j}", 0.1 * (j + 1), 0.2 * (j + 1), log=j % 3 == 0, integer=False) for j in range(38)]
     dims[5] = C.Dim("p5", 2, 8, log=False, integer=True)
+    lo, hi = np.array([d.lo for d in dims]), np.array([d.hi for d in dims])
     prior = C.abc_prior(dims)
     np.random.seed(11)
     draws = pd.DataFrame([dict(prior.rvs()) for _ in range(3000)])
@@ -145,38 +146,46 @@ def test_abc_perturbations_never_leave_the_prior_and_map_to_a_uniform_prior():
         u = np.array([C.from_abc(d, x) for x in draws[f"p{j}"]])
         assert d.lo <= u.min() and u.max() <= d.hi
         assert kstest((u - d.lo) / (d.hi - d.lo), "uniform").pvalue > 0.01
-    # a tight population at the boxes' lower corners (sampler scale 2% from lo), 40 particles
+    # a tight population 2% of the way from each lower bound, 40 particles
     rng = np.random.default_rng(2)
-    corner = pd.DataFrame({f"p{j}": np.log(0.02 / 0.98) + 0.3 * rng.standard_normal(40) for j in range(38)})
-    kernel = C.ridged_transition(np.full(38, C.LOGISTIC_SD))
-    kernel.fit(corner, np.full(40, 1 / 40))
+    corner = pd.DataFrame({f"p{j}": lo[j] + (hi[j] - lo[j]) * np.clip(0.02 + 0.01 * rng.standard_normal(40), 0, 1)
+                           for j in range(38)})
+    kernel = C.box_transition({f"p{j}": (lo[j], hi[j]) for j in range(38)})
+    kernel.fit(corner[sorted(corner.columns)], np.full(40, 1 / 40))  # pyabc hands columns in name order: p0, p1, p10
+    assert list(kernel.columns[:3]) == ["p0", "p1", "p10"]
     proposals = kernel.rvs(1000)
-    assert all(prior.pdf(dict(row)) > 0 for _, row in proposals.iterrows())
-    inside = [all(d.lo <= C.from_abc(d, row[f"p{j}"]) <= d.hi for j, d in enumerate(dims))
-              for _, row in proposals.head(200).iterrows()]
-    assert all(inside)
-
-
-def test_the_abc_kernel_stays_full_rank_with_fewer_particles_than_parameters():
-    # round 15's second population (30 particles, 32 parameters, sampler scales): pyabc's own kernel gave a zero
-    # density to about a third of its own perturbations, and the importance weights then divided by zero
-    import pandas as pd
-    import pyabc
-
-    population = pd.read_csv(ROOT / "tests" / "fixtures" / "abc_population_singular.csv")
-    w = population.pop("weight").to_numpy()
-    widths = (population.max() - population.min()).to_numpy()
-    np.random.seed(3)
-    plain = pyabc.MultivariateNormalTransition()
-    plain.fit(population, w)
-    assert (np.asarray(plain.pdf(plain.rvs(300))) == 0).sum() > 0
-    ridged = C.ridged_transition(widths)
-    ridged.fit(population, w)
-    assert np.linalg.matrix_rank(ridged.cov) == population.shape[1]
-    density = np.asarray(ridged.pdf(ridged.rvs(300)))
+    assert ((proposals[corner.columns].to_numpy() >= lo) & (proposals[corner.columns].to_numpy() <= hi)).all()
+    density = kernel.pdf(proposals)
     assert np.all(density > 0) and np.all(np.isfinite(density))
-    # the ridge barely widens the kernel: every variance grows by 1%, or by the floor where smaller
-    assert np.all(np.diag(ridged.cov) <= 1.01 * np.diag(plain.cov) + (1e-3 * widths) ** 2 + 1e-15)
+    assert all(prior.pdf(dict(row)) > 0 for _, row in proposals.head(100).iterrows())
+
+
+def test_box_kernel_density_is_a_truncated_normal_mixture():
+    """Known answer: the density equals the weighted mixture of scipy's truncated normals, integrates to 1 over the
+    box, is 0 outside it, and stays finite for a population collapsed onto one particle."""
+    import pandas as pd
+    from scipy.stats import truncnorm
+
+    lo, hi = np.array([0.0, -1.0]), np.array([1.0, 3.0])
+    X = pd.DataFrame({"p0": [0.1, 0.5, 0.95], "p1": [-0.5, 2.0, 2.9]})
+    w = np.array([0.2, 0.5, 0.3])
+    kernel = C.box_transition({"p0": (lo[0], hi[0]), "p1": (lo[1], hi[1])})
+    kernel.fit(X, w)
+    mean = w @ X.to_numpy()
+    sd = np.sqrt(2 * (w @ (X.to_numpy() - mean) ** 2))
+    x = pd.Series({"p0": 0.3, "p1": 1.0})
+    expected = sum(wj * np.prod([truncnorm.pdf(x.iloc[d], (lo[d] - X.iloc[j, d]) / sd[d], (hi[d] - X.iloc[j, d]) / sd[d],
+                                               loc=X.iloc[j, d], scale=sd[d]) for d in range(2)])
+                   for j, wj in enumerate(w))
+    assert kernel.pdf(x) == pytest.approx(expected, rel=1e-9)
+    assert kernel.pdf(pd.Series({"p0": 1.2, "p1": 1.0})) == 0.0
+    rng = np.random.default_rng(0)
+    grid = pd.DataFrame({"p0": rng.uniform(0, 1, 200_000), "p1": rng.uniform(-1, 3, 200_000)})
+    assert kernel.pdf(grid).mean() * 4.0 == pytest.approx(1.0, abs=0.01)  # box volume 1 x 4
+    kernel.fit(X, np.array([1.0, 0.0, 0.0]))  # one particle holds all the weight: the floor keeps it moving
+    np.random.seed(4)
+    moved = kernel.rvs(50)
+    assert moved["p0"].std() > 0 and np.all(np.isfinite(kernel.pdf(moved))) and np.all(kernel.pdf(moved) > 0)
 
 
 PROPOSALS = [0]
