@@ -674,11 +674,6 @@ def abc_prior(dims: list[Dim]):
     return pyabc.Distribution(**{f"p{j}": pyabc.RV("uniform", d.lo, d.hi - d.lo) for j, d in enumerate(dims)})
 
 
-def from_abc(dim: Dim, x: float) -> float:
-    """An ABC parameter as a value in the prior's scale, inside [lo, hi] (a clip against rounding only)."""
-    return min(max(float(x), dim.lo), dim.hi)
-
-
 class AbcModel:
     """The pyabc model: parameters in the sampler scale (see :func:`abc_prior`) -> a run's target values and its
     distance."""
@@ -688,7 +683,7 @@ class AbcModel:
         self.names = [f"p{j}" for j in range(len(cal.dims))]
 
     def __call__(self, pars) -> dict:
-        params = self.cal.params_of([from_abc(d, pars[n]) for d, n in zip(self.cal.dims, self.names)])
+        params = self.cal.params_of([pars[n] for n in self.names])
         rec = evaluate(self.cal.task(params, int(np.random.randint(0, 2**62, dtype=np.int64))))
         return {"distance": rec["distance"], "seed": float(rec["seed"]),
                 **{i: float("nan") if v is None else float(v) for i, v in rec["values"].items()}}
@@ -721,7 +716,8 @@ def box_transition(bounds: dict[str, tuple[float, float]]):
             self.sd = np.maximum(np.sqrt(2.0 * (self.weights @ (self.centres - mean) ** 2)), 1e-3 * (hi - lo))
             self.below = ndtr((lo - self.centres) / self.sd)  # each centre's truncation, as normal quantiles
             self.above = ndtr((hi - self.centres) / self.sd)
-            self.log_norm = np.log(np.maximum(self.above - self.below, 1e-300)) + np.log(self.sd * math.sqrt(2 * math.pi))
+            mass = np.maximum(self.above - self.below, 1e-300)
+            self.log_norm = np.log(mass) + np.log(self.sd * math.sqrt(2 * math.pi))
 
         def rvs_single(self):
             j = np.random.choice(len(self.weights), p=self.weights)
@@ -824,18 +820,18 @@ def run_abc(cal: Calibration, particles: int, generations: int, eps0: float, map
     if history.max_t < 0:
         raise RuntimeError(f"ABC-SMC accepted no generation: fewer than 1 in {MAX_TRIES} prior draws came within "
                            f"the screen's median distance {eps0:.4g}")
-    export_abc(cal, history, sampler.failed)
+    ess = export_abc(cal, history, sampler.failed)
     write_atomic(cal.work / "abc.json", json.dumps({**settings, "finished": True}))
     if progress:
-        ess = [effective_sample_size(history.get_distribution(t=t)[1]) for t in range(history.max_t + 1)]
         print(f"  effective sample size by generation: {', '.join(f'{e:.1f}' for e in ess)} of {particles} "
               "particles", flush=True)
     return db
 
 
-def export_abc(cal: Calibration, history, failed: tuple | None = None) -> None:
+def export_abc(cal: Calibration, history, failed: tuple | None = None) -> list[float]:
     """posterior.csv (every generation's particles in natural scale) and abc_generations.csv from pyabc's history,
-    plus a row for a ``failed`` generation (t, runs, accepted), which pyabc does not keep."""
+    plus a row for a ``failed`` generation (t, runs, accepted), which pyabc does not keep; returns each kept
+    generation's effective sample size."""
     from sim.sweep import write_atomic
 
     names = [f"p{j}" for j in range(len(cal.dims))]
@@ -848,24 +844,24 @@ def export_abc(cal: Calibration, history, failed: tuple | None = None) -> None:
         for j, p in enumerate(particles):
             s = p.sum_stat
             w.writerow([t, j, float(p.weight), float(p.distance),
-                        *(d.natural(from_abc(d, p.parameter[n])) for d, n in zip(cal.dims, names)),
+                        *(d.natural(p.parameter[n]) for d, n in zip(cal.dims, names)),
                         *("" if math.isnan(s[i]) else s[i] for i in (tt.id for tt in cal.targets))])
     write_atomic(cal.work / "posterior.csv", buf.getvalue())
     pops = history.get_all_populations()
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(["generation", "epsilon", "simulations", "accepted", "acceptance", "kept", "effective_sample_size"])
+    ess = []
     for _, r in pops[pops["t"] >= 0].iterrows():
-        weights = history.get_distribution(t=int(r["t"]))[1]
+        ess.append(effective_sample_size(history.get_distribution(t=int(r["t"]))[1]))
         w.writerow([int(r["t"]), float(r["epsilon"]), int(r["samples"]), int(r["particles"]),
-                    round(int(r["particles"]) / max(int(r["samples"]), 1), 4), "yes",
-                    round(effective_sample_size(weights), 1)])
+                    round(int(r["particles"]) / max(int(r["samples"]), 1), 4), "yes", round(ess[-1], 1)])
     if failed is not None:
         t, runs, accepted = failed
-        w.writerow([t, "", runs, accepted, round(accepted / max(runs, 1), 4),
-                    f"no: under 1 in {MAX_TRIES} accepted or a particle not found in {TASK_CAP_FACTOR} x {MAX_TRIES} runs",
-                    ""])
+        why = f"no: under 1 in {MAX_TRIES} accepted or a particle not found in {TASK_CAP_FACTOR} x {MAX_TRIES} runs"
+        w.writerow([t, "", runs, accepted, round(accepted / max(runs, 1), 4), why, ""])
     write_atomic(cal.work / "abc_generations.csv", buf.getvalue())
+    return ess
 
 
 def effective_sample_size(weights) -> float:

@@ -271,8 +271,9 @@ def write_report(cal: Calibration, out: Path, params: dict, *, calibrated: Path 
         how = ("The weighted median of each marginal in the last ABC-SMC generation (the 5-95% range is that "
                "generation's weighted quantiles).")
     ess = effective_sample_size(wts)
+    few = ess < 0.2 * len(wts)
     how += (f" The last generation's weights are worth {ess:.1f} equally weighted particles of {len(wts)} (Kish's "
-            "effective sample size)" + (": its marginals and ranges rest on that few." if ess < 0.2 * len(wts) else "."))
+            "effective sample size)" + (": its marginals and ranges rest on that few." if few else "."))
     L += ["", "## Fitted parameters", "", how]
     rows = []
     for d in cal.dims:

@@ -46,7 +46,8 @@ def register(subparsers) -> None:
     p.add_argument("--screen", type=int, default=200, help="Latin hypercube points (default 200)")
     p.add_argument("--seeds-per-point", type=int, default=2, help="seeds per screen point (default 2)")
     p.add_argument("--particles", type=int, default=100, help="ABC-SMC population size (default 100)")
-    p.add_argument("--generations", type=int, default=6, help="ABC-SMC generations (default 6); the working folder's ABC-SMC with the same particles "
+    p.add_argument("--generations", type=int, default=6,
+                   help="ABC-SMC generations (default 6); the working folder's ABC-SMC with the same particles "
                         "continues to this many")
     p.add_argument("--candidates", type=int, default=8,
                    help="closest particles of the last ABC-SMC generation tried besides the weighted median (default 8)")
